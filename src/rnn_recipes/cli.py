@@ -1,0 +1,249 @@
+"""The ``rnn-recipes`` command line: list, show, run, predict, evaluate.
+
+Thin by design: it parses options, calls :mod:`rnn_recipes.runner`, and prints where things went.
+TensorFlow is imported only by the commands that need it, so ``--help``, ``list`` and ``show`` are
+instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import RecipeError
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def handle_errors(fn):
+    """Turn known failures into one ``Error: ...`` line and an exit status, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RecipeError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted: stopped cleanly; no run folder was written.", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("RNN_RECIPES_DEBUG"):
+                raise
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+                "(set RNN_RECIPES_DEBUG=1 to see the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rnn-recipes")
+def cli() -> None:
+    """Ready Keras RNN recipes: sequence data in, trained and exported model out.
+
+    \b
+    Examples:
+      rnn-recipes list
+      rnn-recipes run sentiment
+      rnn-recipes run sentiment --set data.train=train.csv --set data.test=test.csv
+      rnn-recipes predict runs/sentiment-20260101-120000 "a wonderful film"
+    """
+
+
+@cli.command("list")
+@handle_errors
+def list_cmd() -> None:
+    """List the built-in recipes.
+
+    \b
+    Example:
+      rnn-recipes list
+    """
+    from .config import builtin_recipes
+
+    recipes = builtin_recipes()
+    width = max((len(n) for n in recipes), default=0)
+    for name, description in recipes.items():
+        click.echo(f"{name:<{width}}  {description}")
+
+
+_config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file layered over the recipe.",
+)
+_set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one config key (TOML literal; repeatable), e.g. --set model.units=128.",
+)
+
+
+@cli.command()
+@click.argument("recipe")
+@_config_option
+@_set_option
+@handle_errors
+def show(recipe: str, config_file: Path | None, sets: tuple[str, ...]) -> None:
+    """Print the fully resolved config of RECIPE as TOML.
+
+    RECIPE is a built-in name (see `rnn-recipes list`) or a path to a .toml file. Save the
+    output to start your own recipe.
+
+    \b
+    Example:
+      rnn-recipes show sentiment > my-recipe.toml
+    """
+    from .config import load_config
+
+    click.echo(load_config(recipe, config_file, sets).to_toml(), nl=False)
+
+
+@cli.command()
+@click.argument("recipe")
+@click.option("--data", "data_path", help="Your data (file or folder); sets data.path.")
+@_config_option
+@_set_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Run folder to create (default: runs/RECIPE-UTCTIMESTAMP).",
+)
+@click.option("--epochs", type=int, help="Maximum number of epochs (sets train.epochs).")
+@click.option("--seed", type=int, help="Random seed (sets train.seed).")
+@click.option("--force", is_flag=True, help="Replace an existing run folder at --output.")
+@handle_errors
+def run(
+    recipe: str,
+    data_path: str | None,
+    config_file: Path | None,
+    sets: tuple[str, ...],
+    output: Path | None,
+    epochs: int | None,
+    seed: int | None,
+    force: bool,
+) -> None:
+    """Train, evaluate and export RECIPE; write a run folder.
+
+    RECIPE is a built-in name (see `rnn-recipes list`) or a path to a .toml file. Config layers,
+    later ones winning: task defaults, the recipe, --config, --set (and --data/--epochs/--seed).
+
+    \b
+    Examples:
+      rnn-recipes run sentiment
+      rnn-recipes run sentiment --data reviews.csv --set 'model.cell="lstm"' --epochs 5
+      rnn-recipes run my-recipe.toml --output runs/mine --force
+    """
+    from .config import load_config
+
+    overrides = {"data.path": data_path, "train.epochs": epochs, "train.seed": seed}
+    resolved = load_config(recipe, config_file, sets, overrides)
+    from . import runner
+
+    runner.run(resolved, output=output, force=force, log=click.echo)
+
+
+def _expand_inputs(inputs: tuple[str, ...]) -> list[str]:
+    """'-' reads lines from stdin, '@file' reads lines from a file; anything else is literal."""
+    out: list[str] = []
+    for item in inputs:
+        if item == "-":
+            out.extend(line for line in sys.stdin.read().split("\n") if line.strip())
+        elif item.startswith("@") and len(item) > 1:
+            path = Path(item[1:])
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise RecipeError(f"input file not found: {path}") from None
+            except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+                raise RecipeError(f"cannot read input file {path}: {_one_line(exc)}") from None
+            out.extend(line for line in text.split("\n") if line.strip())
+        else:
+            out.append(item)
+    if not out:
+        raise RecipeError("no inputs to predict; give texts, '-' for stdin or @file.txt")
+    return out
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input.")
+@handle_errors
+def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool) -> None:
+    """Predict with the exported model of RUN_DIR.
+
+    INPUTS are raw inputs (texts for sentiment); '-' reads lines from stdin and @FILE reads
+    lines from a file.
+
+    \b
+    Examples:
+      rnn-recipes predict runs/sentiment-20260101-120000 "what a delight" "dull and slow"
+      cat reviews.txt | rnn-recipes predict runs/sentiment-20260101-120000 - --json
+    """
+    from . import runner
+
+    records = runner.predict(run_dir, _expand_inputs(inputs))
+    for rec in records:
+        if as_json:
+            click.echo(json.dumps(rec, ensure_ascii=False))
+        else:
+            click.echo(f"{rec['label']}\t{rec['probability']:.3f}\t{rec['input']}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", required=True, help="Labelled data in the run's format.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@handle_errors
+def evaluate(run_dir: Path, data_path: str, as_json: bool) -> None:
+    """Evaluate the exported model of RUN_DIR on new labelled data.
+
+    The data is read with the run's own data settings (columns, format, encoding).
+
+    \b
+    Example:
+      rnn-recipes evaluate runs/sentiment-20260101-120000 --data more-reviews.csv
+    """
+    from . import runner
+    from .report import format_classification
+
+    metrics = runner.evaluate(run_dir, data_path)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    click.echo(f"{data_path}: {format_classification(metrics)}")
+    width = max(len(c) for c in metrics["per_class"])
+    for name, m in metrics["per_class"].items():
+        click.echo(
+            f"  {name:<{width}}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+            f"F1 {m['f1']:.3f}  ({m['support']} examples)"
+        )
+
+
+def main() -> None:
+    cli(prog_name="rnn-recipes")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,416 @@
+"""Typed, layered configuration.
+
+A run's configuration is built in layers, each overriding the one before it::
+
+    task defaults  <-  recipe file  <-  --config FILE  <-  --set KEY=VALUE (and --data/--epochs/--seed)
+
+Every task describes its configuration with dataclasses (sections ``data``, ``model``, ``train``)
+whose defaults carry a comment saying why. Keys are dotted paths (``model.units``); an unknown key
+or a value of the wrong type is a :class:`~rnn_recipes.errors.ConfigError` that names the key and
+lists what is valid. The fully resolved configuration is written to every run folder as TOML.
+
+Paths in a recipe or ``--config`` file are relative to that file; paths given on the command line
+are relative to the working directory; ``pkg:samples/...`` names demo data bundled in the package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import sys
+import types
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PKG_PREFIX = "pkg:"
+RECIPE_SUFFIX = ".toml"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared sections
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings shared by every task."""
+
+    epochs: int = 10  # an upper bound: early stopping usually ends the run sooner
+    batch_size: int = 32  # small batches generalise better on the small data sets recipes target
+    learning_rate: float = 1e-3  # Adam's usual default; stable for LSTM/GRU with clipping
+    clipnorm: float = 1.0  # gradient clipping keeps recurrent nets away from exploding steps
+    patience: int = 3  # epochs without validation improvement before early stopping
+    monitor: Literal["loss", "accuracy"] = "loss"  # validation figure early stopping watches
+    seed: int = 1337  # seeds Python, NumPy and TensorFlow so runs are repeatable
+    verbose: Literal["auto", "bar", "epoch", "quiet"] = "auto"  # progress: bar on a terminal
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and writing TOML
+
+
+def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a one-line ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a directory; give the path of a .toml file") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {what} {path}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text ({exc.reason})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The message already carries "(at line L, column C)".
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Write a (two-level) config dict as TOML; ``None`` values become comments."""
+    lines: list[str] = []
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for key, value in data.items():
+        if key in tables:
+            continue
+        lines.append(f"# {key} is not set" if value is None else f"{key} = {_toml_value(value)}")
+    for name, table in tables.items():
+        lines.append("")
+        lines.append(f"[{name}]")
+        for key, value in table.items():
+            lines.append(
+                f"# {key} is not set" if value is None else f"{key} = {_toml_value(value)}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Types
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args)
+    if origin is list:
+        (inner,) = get_args(tp)
+        return f"a list of {_type_name(inner)}"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Return ``value`` converted to ``tp`` or raise TypeError."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise TypeError
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in get_args(tp):
+            return None
+        for arg in get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg)
+            except TypeError:
+                continue
+        raise TypeError
+    if origin is list:
+        (inner,) = get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        return [_coerce(v, inner) for v in value]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError
+    raise TypeError
+
+
+def section_fields(cls: type) -> dict[str, Any]:
+    """Field name -> type for a config dataclass."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Instantiate config dataclass ``cls`` from a nested dict, validating keys and types."""
+    fields = section_fields(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            where = f"section [{prefix[:-1]}]" if prefix else "the top level"
+            valid = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown config key '{dotted}'; valid keys in {where}: {valid}")
+        tp = fields[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"config key '{dotted}' is a section; set its keys as {dotted}.KEY"
+                )
+            kwargs[key] = build(tp, value, prefix=f"{dotted}.")
+            continue
+        try:
+            kwargs[key] = _coerce(value, tp)
+        except TypeError:
+            raise ConfigError(
+                f"config key '{dotted}' got {value!r} ({type(value).__name__}); "
+                f"expected {_type_name(tp)}"
+            ) from None
+    return cls(**kwargs)
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def all_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every dotted key a config dataclass accepts."""
+    keys = []
+    for name, tp in section_fields(cls).items():
+        if dataclasses.is_dataclass(tp):
+            keys.extend(all_keys(tp, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+
+
+def parse_value(raw: str) -> Any:
+    """Parse a ``--set`` value as a TOML literal; bare words are taken as strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Split ``KEY=VALUE`` into a dotted key and a parsed value."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. --set model.units=128), got {item!r}")
+    return key, parse_value(raw.strip())
+
+
+def nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    """{'model.units': 8} -> {'model': {'units': 8}}."""
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"config key '{key}' conflicts with '{part}' set as a value")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def resolve_paths(layer: dict[str, Any], path_keys: Iterable[str], base: Path) -> dict[str, Any]:
+    """Make the relative file paths of one layer absolute against ``base``."""
+    for dotted in path_keys:
+        section, _, key = dotted.rpartition(".")
+        table = layer.get(section) if section else layer
+        if not isinstance(table, dict):
+            continue
+        value = table.get(key)
+        if isinstance(value, str) and value and not value.startswith(PKG_PREFIX):
+            p = Path(value).expanduser()
+            table[key] = str(p if p.is_absolute() else (base / p).resolve())
+    return layer
+
+
+def merge(base: dict[str, Any], layer: dict[str, Any], source_groups: dict[str, tuple]) -> dict:
+    """Deep-merge ``layer`` over ``base``.
+
+    ``source_groups`` maps a section to (primary keys, dependent keys): when a layer sets any
+    primary key of that section (say ``data.train``), the lower layers' primary and dependent keys
+    are dropped, so pointing a recipe at your own data never mixes it with the recipe's demo data.
+    """
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            primary, dependent = source_groups.get(key, ((), ()))
+            if any(value.get(k) is not None for k in primary):
+                for k in (*primary, *dependent):
+                    out[key].pop(k, None)
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Recipes
+
+
+def builtin_recipe_dir():
+    return importlib.resources.files("rnn_recipes") / "recipes"
+
+
+def builtin_recipes() -> dict[str, str]:
+    """Name -> description of every recipe shipped with the package."""
+    out = {}
+    for entry in sorted(builtin_recipe_dir().iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(RECIPE_SUFFIX):
+            data = tomllib.loads(entry.read_text(encoding="utf-8"))
+            out[entry.name[: -len(RECIPE_SUFFIX)]] = data.get("description", "")
+    return out
+
+
+def locate_recipe(spec: str) -> tuple[str, Path | None, dict[str, Any]]:
+    """Find a recipe by built-in name or file path.
+
+    Returns:
+        (recipe name, the file's folder for relative paths or None for built-ins, its TOML data).
+    """
+    path = Path(spec).expanduser()
+    if spec.endswith(RECIPE_SUFFIX) or path.exists() or "/" in spec:
+        if path.is_dir():
+            raise ConfigError(f"recipe {spec} is a directory; give a .toml recipe file or a name")
+        data = read_toml(path, "recipe file")
+        return path.stem, path.resolve().parent, data
+    entry = builtin_recipe_dir() / f"{spec}{RECIPE_SUFFIX}"
+    if not entry.is_file():
+        known = ", ".join(builtin_recipes()) or "(none)"
+        raise ConfigError(
+            f"unknown recipe '{spec}'; built-in recipes: {known} (or give a path to a .toml file)"
+        )
+    return spec, None, tomllib.loads(entry.read_text(encoding="utf-8"))
+
+
+def resolve_pkg_path(value: str) -> Path:
+    """Turn ``pkg:samples/x.csv`` into a real path inside the installed package."""
+    if value.startswith(PKG_PREFIX):
+        ref = importlib.resources.files("rnn_recipes") / value[len(PKG_PREFIX) :]
+        return Path(str(ref))
+    return Path(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Putting the layers together
+
+
+@dataclasses.dataclass
+class Resolved:
+    """A recipe resolved into a typed config, plus where it came from."""
+
+    name: str  # recipe name ("sentiment", or the stem of a user's .toml file)
+    task: Any  # the task module (rnn_recipes.tasks.<task>)
+    config: Any  # the task's Config dataclass, fully validated
+
+    def to_toml(self) -> str:
+        return to_toml(as_dict(self.config))
+
+
+def load_config(
+    spec: str,
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    overrides: dict[str, Any] | None = None,
+) -> Resolved:
+    """Resolve ``spec`` (a built-in recipe name or a .toml path) through every config layer.
+
+    Args:
+        spec: built-in recipe name or path to a recipe file.
+        config_file: optional extra TOML layer (``--config``).
+        sets: ``KEY=VALUE`` strings (``--set``), applied in order.
+        overrides: dotted keys from dedicated CLI options (``--data``, ``--epochs``, ``--seed``),
+            applied last; ``None`` values are ignored.
+    """
+    from . import tasks
+
+    name, base_dir, recipe = locate_recipe(spec)
+    task_name = recipe.get("task")
+    if not isinstance(task_name, str):
+        raise ConfigError(
+            f"recipe '{spec}' does not say which task it is; add a line task = \"NAME\" "
+            f"(one of: {', '.join(tasks.names())})"
+        )
+    task = tasks.get(task_name)
+    path_keys = task.PATH_KEYS
+    groups = task.SOURCE_GROUPS
+
+    merged = as_dict(task.Config())
+    merged["task"] = task_name
+    recipe_layer = resolve_paths(dict(recipe), path_keys, base_dir or Path.cwd())
+    merged = merge(merged, recipe_layer, groups)
+
+    if config_file is not None:
+        cpath = Path(config_file).expanduser()
+        layer = read_toml(cpath)
+        if "task" in layer and layer["task"] != task_name:
+            raise ConfigError(
+                f"config file {cpath} is for task '{layer['task']}' but recipe '{spec}' "
+                f"is a '{task_name}' recipe"
+            )
+        merged = merge(merged, resolve_paths(layer, path_keys, cpath.resolve().parent), groups)
+
+    # The command line is one layer, so `--set data.train=a.csv --data b.csv` is reported as a
+    # conflict instead of one silently replacing the other.
+    dotted = dict(parse_set(s) for s in sets)
+    dotted.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    layer = nest(dotted)
+    if "task" in layer and layer["task"] != task_name:
+        raise ConfigError("'task' cannot be changed with --set; run a recipe of that task")
+    merged = merge(merged, resolve_paths(layer, path_keys, Path.cwd()), groups)
+
+    config = build(task.Config, merged)
+    task.validate(config)
+    return Resolved(name=name, task=task, config=config)
+
+
+def load_run_config(run_dir: Path) -> Resolved:
+    """Read the resolved config a run folder was trained with."""
+    from . import tasks
+
+    data = read_toml(run_dir / "config.toml", "run config")
+    task = tasks.get(data.get("task", ""))
+    return Resolved(name=run_dir.name, task=task, config=build(task.Config, data))

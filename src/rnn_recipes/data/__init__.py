@@ -1,0 +1,1 @@
+"""Input adapters shared by tasks: text tables and folders, TFDS, splits."""

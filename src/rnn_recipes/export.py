@@ -1,0 +1,108 @@
+"""Writing and reading exported models: ``model.keras`` and a SavedModel with raw-input serving.
+
+Both are written to a temporary name and renamed into place, so a reader never sees half a model.
+The SavedModel is traced with the recurrent layers forced onto their portable kernels, so it never
+contains GPU-only ``CudnnRNN`` ops even when exported on a machine with a GPU; training still uses
+cuDNN where available.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ._lazy import keras, tf
+from .errors import RecipeError
+
+SAVED_MODEL = "saved_model"
+KERAS_FILE = "model.keras"
+SIGNATURE = "serving_default"
+
+
+@contextlib.contextmanager
+def portable_rnn_kernels(model) -> Iterator[None]:
+    """Temporarily turn off cuDNN on every LSTM/GRU inside ``model`` (restored afterwards)."""
+    changed = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if hasattr(layer, "use_cudnn") and layer.use_cudnn is not False:
+            changed.append((layer, layer.use_cudnn))
+            layer.use_cudnn = False
+    try:
+        yield
+    finally:
+        for layer, value in changed:
+            layer.use_cudnn = value
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+
+
+def write_keras(model, path: Path) -> None:
+    """Save a Keras model atomically."""
+    tmp = path.with_name(path.name + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def write_saved_model(
+    path: Path,
+    model,
+    serve: Callable,
+    input_signature: list,
+) -> None:
+    """Export ``serve`` (a function of raw inputs using ``model``) as ``serving_default``.
+
+    Args:
+        path: the SavedModel folder to create (replaced atomically if it exists).
+        model: the Keras model whose variables and lookup tables ``serve`` uses.
+        serve: a Python function returning a dict of named output tensors.
+        input_signature: ``tf.TensorSpec`` list describing the raw inputs.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with portable_rnn_kernels(model):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(SIGNATURE, serve, input_signature=input_signature)
+        archive.write_out(str(tmp), verbose=False)
+    cudnn = sorted(op for op in saved_model_ops(tmp) if "Cudnn" in op)
+    if cudnn:  # pragma: no cover - would be a bug in portable_rnn_kernels
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RecipeError(f"export would contain GPU-only ops {cudnn}; please report this")
+    _replace_dir(tmp, path)
+
+
+def saved_model_ops(path: Path) -> set[str]:
+    """Every op type in a SavedModel's graph and functions."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    ops: set[str] = set()
+    for meta in proto.meta_graphs:
+        ops.update(node.op for node in meta.graph_def.node)
+        for fn in meta.graph_def.library.function:
+            ops.update(node.op for node in fn.node_def)
+    return ops
+
+
+def load_serving(run_dir: Path):
+    """Load a run's SavedModel and return its ``serving_default`` signature."""
+    path = Path(run_dir) / SAVED_MODEL
+    if not (path / "saved_model.pb").is_file():
+        raise RecipeError(
+            f"{run_dir} has no exported model ({SAVED_MODEL}/saved_model.pb); give the folder of "
+            "a finished run (rnn-recipes run ... prints it)"
+        )
+    loaded = tf.saved_model.load(str(path))
+    return loaded.signatures[SIGNATURE]

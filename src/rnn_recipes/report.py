@@ -1,0 +1,131 @@
+"""What a run reports: metrics.json, history, and plots (matplotlib with the Agg backend)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def classification_metrics(
+    y_true: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    The confusion matrix is ``[true class][predicted class]``. A class that is never predicted
+    has precision 0 (not NaN), so the macro average stays defined.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.argmax(probabilities, axis=-1)
+    n = len(class_names)
+    cm = np.zeros((n, n), dtype=int)
+    np.add.at(cm, (y_true, y_pred), 1)
+    per_class = {}
+    f1s = []
+    for i, name in enumerate(class_names):
+        tp = cm[i, i]
+        predicted = cm[:, i].sum()
+        actual = cm[i, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(actual),
+        }
+        if actual:
+            f1s.append(f1)
+    eps = 1e-12
+    picked = np.clip(probabilities[np.arange(len(y_true)), y_true], eps, 1.0)
+    return {
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "loss": float(-np.log(picked).mean()) if len(y_true) else float("nan"),
+        "examples": int(len(y_true)),
+        "per_class": per_class,
+        "confusion_matrix": {"labels": list(class_names), "matrix": cm.tolist()},
+    }
+
+
+def _clean(obj: Any) -> Any:
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    return obj
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename): readers never see half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_clean(data), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
+    """One panel per metric, training and validation curves side by side."""
+    plt = _pyplot()
+    names = [k for k in history if not k.startswith("val_") and k not in ("learning_rate", "lr")]
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(5 * max(1, len(names)), 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> None:
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    size = max(3.5, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            color = "white" if cm[i, j] > threshold else "black"
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=color)
+    ax.set_title("test confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def format_classification(metrics: dict[str, Any]) -> str:
+    """A short human summary of classification metrics."""
+    return (
+        f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} "
+        f"on {metrics['examples']} examples"
+    )

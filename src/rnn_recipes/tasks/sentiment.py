@@ -1,0 +1,463 @@
+"""Sentiment: classify raw text with a recurrent network.
+
+Raw text goes through a ``TextVectorization`` layer (adapted on the training split only) into
+token ids, an ``Embedding`` with ``mask_zero=True``, one or more (bidirectional) LSTM or GRU
+layers and a softmax head. Binary and multi-class labels both work; labels may be words or
+integers.
+
+Data it accepts (``data.*`` keys):
+
+* ``data.path``: one CSV, TSV or JSON-lines file with a text and a label column, or a folder with
+  one sub-folder of ``.txt`` files per class (the aclImdb layout); split into train / validation /
+  test by ``data.validation_split`` and ``data.test_split`` (seeded, stratified).
+* ``data.train`` (+ optional ``data.validation``, ``data.test``): explicit split files; the
+  validation split is carved from train when not given.
+* ``data.tfds``: a TensorFlow Datasets text classification set by name, e.g. ``imdb_reviews``.
+
+Run it::
+
+    rnn-recipes run sentiment                                   # bundled demo reviews
+    rnn-recipes run sentiment --set data.train=train.csv --set data.test=test.csv
+
+To adapt it, copy ``rnn-recipes show sentiment > my.toml``, point ``data.*`` at your files and
+set ``data.text_column``/``data.label_column``; see docs/sentiment.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .._lazy import keras, tf
+from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path
+from ..data import text as text_data
+from ..data.splits import stratified_split
+from ..errors import ConfigError, RecipeError
+from ..report import classification_metrics
+
+# Keys whose values are file paths (made absolute against the file or folder that set them).
+PATH_KEYS = ("data.path", "data.train", "data.validation", "data.test", "data.tfds_data_dir")
+# Setting any "primary" source in a layer replaces the data source of the layers below it.
+SOURCE_GROUPS = {"data": (("path", "train", "tfds"), ("validation", "test"))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # one file/folder, split by the fractions below
+    train: str | None = None  # explicit training file (takes the place of `path`)
+    validation: str | None = None  # explicit validation file; carved from train when absent
+    test: str | None = None  # explicit test file; carved from train when absent
+    tfds: str | None = None  # a TFDS dataset name, e.g. "imdb_reviews" (downloads on first use)
+    tfds_data_dir: str | None = None  # where TFDS keeps its files (default ~/tensorflow_datasets)
+    tfds_splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train, test]
+    format: Literal["auto", "csv", "tsv", "jsonl", "folder"] = "auto"  # auto: by extension
+    text_column: str = "text"  # column (or JSON key) holding the text
+    label_column: str = "label"  # column (or JSON key) holding the class label
+    encoding: str = "utf-8"  # file encoding; old corpora are often cp1252 or latin-1
+    validation_split: float = 0.1  # fraction of train held out for early stopping
+    test_split: float = 0.1  # fraction held out for the final test (only when no test file)
+
+
+@dataclass
+class ModelConfig:
+    cell: Literal["lstm", "gru"] = "gru"  # GRU: as accurate as LSTM here, fewer weights, faster
+    units: int = 64  # per direction; small data sets overfit larger RNNs
+    layers: int = 1  # stacked RNN layers; one is enough for sentence-level sentiment
+    bidirectional: bool = True  # reading both ways helps negation and late cues
+    pooling: Literal["last", "mean"] = "mean"  # mean over unmasked steps is steadier than last
+    dropout: float = 0.5  # on embeddings and before the head (never recurrent: keeps cuDNN)
+    embedding_dim: int = 128  # word vectors learnt from scratch
+    max_tokens: int = 20000  # vocabulary size including padding and out-of-vocabulary ids
+    max_length: int = 400  # longer texts are truncated; batches are padded only to their longest
+    standardize: Literal["lower_and_strip_punctuation", "lower", "strip_punctuation", "none"] = (
+        "lower_and_strip_punctuation"  # TextVectorization's default normalisation
+    )
+
+
+@dataclass
+class Train(TrainConfig):
+    epochs: int = 10  # early stopping on validation loss usually stops sooner
+    batch_size: int = 32  # small batches regularise sentence-level training
+
+
+@dataclass
+class Config:
+    task: str = "sentiment"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: Train = field(default_factory=Train)
+
+
+def validate(config: Config) -> None:
+    """Checks that need more than one key (types are checked by the config layer)."""
+    d, m, t = config.data, config.model, config.train
+    sources = [k for k in ("path", "train", "tfds") if getattr(d, k)]
+    if not sources:
+        raise ConfigError("no data: set data.path, data.train or data.tfds (or pass --data PATH)")
+    if len(sources) > 1:
+        raise ConfigError(
+            f"set only one data source, not {' and '.join('data.' + s for s in sources)}"
+        )
+    if d.path and (d.validation or d.test):
+        raise ConfigError("data.validation/data.test go with data.train, not with data.path")
+    for key in ("validation_split", "test_split"):
+        if not 0.0 <= getattr(d, key) < 0.5:
+            raise ConfigError(f"data.{key} must be in [0, 0.5), got {getattr(d, key)}")
+    if d.tfds and len(d.tfds_splits) not in (2, 3):
+        raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
+    for key in ("units", "layers", "embedding_dim", "max_length"):
+        if getattr(m, key) < 1:
+            raise ConfigError(f"model.{key} must be at least 1, got {getattr(m, key)}")
+    if m.max_tokens < 3:
+        raise ConfigError(f"model.max_tokens must be at least 3, got {m.max_tokens}")
+    if not 0.0 <= m.dropout < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    if t.epochs < 1:
+        raise ConfigError(f"train.epochs must be at least 1, got {t.epochs}")
+    if t.batch_size < 1:
+        raise ConfigError(f"train.batch_size must be at least 1, got {t.batch_size}")
+    if t.learning_rate <= 0:
+        raise ConfigError(f"train.learning_rate must be positive, got {t.learning_rate}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: np.ndarray  # class indices
+
+
+@dataclass
+class Prepared:
+    """Everything the runner needs from the data: pipelines, class names, counts."""
+
+    train: Any  # tf.data.Dataset of (token ids, label), shuffled and bucketed by length
+    validation: Any
+    test: Any
+    class_names: list[str]
+    vectorizer: Any  # the adapted TextVectorization layer
+    splits: dict[str, Split]
+    counts: dict[str, dict[str, int]]
+
+    @property
+    def train_examples(self) -> int:
+        return len(self.splits["train"].texts)
+
+
+def _read(config: Config, path: str, need_label: bool = True) -> text_data.TextTable:
+    d = config.data
+    real = resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
+    return text_data.read_texts(
+        real, d.format, d.text_column, d.label_column, d.encoding, need_label=need_label
+    )
+
+
+def _sort_labels(labels: set[str]) -> list[str]:
+    """Integer labels in numeric order ("2" < "10"), anything else alphabetically."""
+    if all(lab.lstrip("-").isdigit() for lab in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def _load_tfds(config: Config) -> list[tuple[list[str], list[str]]]:
+    """Load a TFDS text classification set with its own splits (downloads on first use)."""
+    from .._lazy import tfds
+
+    d = config.data
+    try:
+        splits, info = tfds.load(
+            d.tfds,
+            split=list(d.tfds_splits),
+            data_dir=d.tfds_data_dir,
+            as_supervised=True,
+            with_info=True,
+        )
+    except Exception as exc:  # TFDS raises many kinds; all mean "could not get the data"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RecipeError(
+            f"cannot load TFDS dataset '{d.tfds}': {first} (TFDS downloads it on first use; "
+            "without network, point data.tfds_data_dir at a prepared copy)"
+        ) from None
+    names = info.features["label"].names if hasattr(info.features["label"], "names") else None
+    out = []
+    for ds in splits:
+        texts, labels = [], []
+        for text, label in tfds.as_numpy(ds):
+            texts.append(text.decode("utf-8", errors="replace"))
+            labels.append(names[int(label)] if names else str(int(label)))
+        out.append((texts, labels))
+    return out
+
+
+def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]], str]:
+    """Read the configured data source into train/validation/test lists of (texts, labels)."""
+    d, seed = config.data, config.train.seed
+    if d.tfds:
+        loaded = _load_tfds(config)
+        parts = dict(
+            zip(["train", "test"] if len(loaded) == 2 else ["train", "validation", "test"], loaded)
+        )
+        source = f"TFDS {d.tfds}"
+    elif d.path:
+        table = _read(config, d.path)
+        idx = stratified_split(table.labels, [d.validation_split, d.test_split], seed)
+        parts = {
+            name: ([table.texts[i] for i in ix], [table.labels[i] for i in ix])
+            for name, ix in zip(("train", "validation", "test"), idx)
+        }
+        source = table.source
+    else:
+        table = _read(config, d.train)
+        parts = {"train": (table.texts, table.labels)}
+        for name in ("validation", "test"):
+            if getattr(d, name):
+                extra = _read(config, getattr(d, name))
+                parts[name] = (extra.texts, extra.labels)
+        source = table.source
+    # Carve whatever split is missing out of train (validation first, then test).
+    for name, frac in (("validation", d.validation_split), ("test", d.test_split)):
+        if name not in parts:
+            texts, labels = parts["train"]
+            if frac <= 0:
+                raise ConfigError(
+                    f"no {name} data: give data.{name} or set data.{name}_split above 0"
+                )
+            keep, held = stratified_split(labels, [frac], seed)
+            parts[name] = ([texts[i] for i in held], [labels[i] for i in held])
+            parts["train"] = ([texts[i] for i in keep], [labels[i] for i in keep])
+    return {k: parts[k] for k in ("train", "validation", "test")}, source
+
+
+# Every sequence starts with this id (the vocabulary's out-of-vocabulary id, 1) so that no text,
+# even an empty one, is fully masked: mean pooling over zero steps would be 0/0.
+START_ID = 1
+
+
+def token_ids(vectorizer, texts, max_length: int):
+    """Raw strings [batch] -> token ids [batch, 1 + <= max_length], right-padded with 0.
+
+    Written with ``keras.ops`` so the same code runs in the tf.data pipeline and inside the
+    end-to-end Keras model that is saved and exported.
+    """
+    ids = vectorizer(texts)[:, :max_length]
+    start = keras.ops.full_like(ids[:, :1], START_ID)
+    return keras.ops.concatenate([start, ids], axis=1)
+
+
+def make_datasets(config: Config, log=print) -> Prepared:
+    """Read the data, adapt the vectorizer on train, and build the tf.data pipelines."""
+    d, m, t = config.data, config.model, config.train
+    raw, source = load_splits(config, log)
+
+    class_names = _sort_labels(set(raw["train"][1]))
+    if len(class_names) < 2:
+        raise RecipeError(
+            f"the training data has a single class ('{class_names[0]}'); a classifier needs at "
+            f"least two (check data.label_column, now '{d.label_column}')"
+        )
+    index = {name: i for i, name in enumerate(class_names)}
+    splits = {}
+    counts = {}
+    for name, (texts, labels) in raw.items():
+        unseen = sorted(set(labels) - index.keys())
+        if unseen:
+            raise RecipeError(
+                f"the {name} split has label(s) {', '.join(map(repr, unseen[:5]))} that training "
+                f"never saw (training labels: {', '.join(class_names)}); fix or drop those rows"
+            )
+        if not texts:
+            raise RecipeError(f"the {name} split is empty; give more data or change the split")
+        y = np.array([index[lab] for lab in labels], dtype=np.int32)
+        splits[name] = Split(texts, y)
+        counts[name] = {c: int((y == i).sum()) for i, c in enumerate(class_names)}
+    log(f"Loaded {source}")
+    for name in ("train", "validation", "test"):
+        per = ", ".join(f"{c}: {n}" for c, n in counts[name].items())
+        log(f"  {name:<10} {len(splits[name].texts):>6} examples ({per})")
+
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=m.max_tokens,
+        standardize=None if m.standardize == "none" else m.standardize,
+        output_mode="int",
+        name="vectorizer",
+    )
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(splits["train"].texts).batch(1024))
+    log(
+        f"Built the vocabulary on train: {vectorizer.vocabulary_size()} tokens "
+        f"(max_tokens {m.max_tokens})"
+    )
+
+    def sequences(split: Split):
+        """Per-example token id sequences (no padding), computed once and cached."""
+        ds = tf.data.Dataset.from_tensor_slices((split.texts, split.labels)).batch(1024)
+
+        def vectorize(texts, labels):
+            ids = token_ids(vectorizer, texts, m.max_length)
+            return ids, tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1), labels
+
+        ds = ds.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        return ds.map(lambda ids, n, y: (ids[:n], y)).cache()
+
+    train_ids = sequences(splits["train"])
+    lengths = np.array([len(x) for x, _ in train_ids.as_numpy_iterator()])
+    # Bucket boundaries at length quantiles: batches of similar lengths waste little padding.
+    bounds = sorted({int(q) for q in np.quantile(lengths, [0.2, 0.4, 0.6, 0.8]) if q > 1})
+    train = (
+        train_ids.shuffle(len(lengths), seed=t.seed, reshuffle_each_iteration=True)
+        .bucket_by_sequence_length(
+            lambda x, y: tf.shape(x)[0],
+            bucket_boundaries=[b + 1 for b in bounds],
+            bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+    def eval_ds(split: Split):
+        return sequences(split).padded_batch(max(t.batch_size, 256)).prefetch(tf.data.AUTOTUNE)
+
+    return Prepared(
+        train=train,
+        validation=eval_ds(splits["validation"]),
+        test=eval_ds(splits["test"]),
+        class_names=class_names,
+        vectorizer=vectorizer,
+        splits=splits,
+        counts=counts,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def build_model(config: Config, data: Prepared):
+    """Embedding(mask_zero) -> N x (Bidirectional) LSTM/GRU -> pooling -> softmax."""
+    m = config.model
+    rnn_layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[m.cell]
+    inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(
+        data.vectorizer.vocabulary_size(), m.embedding_dim, mask_zero=True, name="embedding"
+    )(inputs)
+    x = keras.layers.Dropout(m.dropout, name="embedding_dropout")(x)
+    for i in range(m.layers):
+        last = i == m.layers - 1
+        # Default activations, no recurrent dropout, right-padded masks: cuDNN-eligible on GPU.
+        rnn = rnn_layer(
+            m.units, return_sequences=not (last and m.pooling == "last"), name=f"{m.cell}_{i + 1}"
+        )
+        x = (
+            keras.layers.Bidirectional(rnn, name=f"bidirectional_{i + 1}")(x)
+            if m.bidirectional
+            else rnn(x)
+        )
+    if m.pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # mask-aware
+    x = keras.layers.Dropout(m.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(len(data.class_names), activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="sentiment_rnn")
+
+
+def compile_model(model, config: Config) -> None:
+    t = config.train
+    model.compile(
+        optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=t.clipnorm or None),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def end_to_end_model(config: Config, data: Prepared, model):
+    """Raw strings in, probabilities out: the model users reload from ``model.keras``."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    ids = token_ids(data.vectorizer, text, config.model.max_length)
+    return keras.Model(text, model(ids), name="sentiment")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and serving
+
+
+def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
+    probabilities = model.predict(data.test, verbose=0)
+    return classification_metrics(data.splits["test"].labels, probabilities, data.class_names)
+
+
+def serving(config: Config, data: Prepared, full_model):
+    """The ``serving_default`` function: a 1-D batch of raw strings -> probabilities and labels.
+
+    ``full_model`` is the end-to-end model (:func:`end_to_end_model`), so the SavedModel and
+    ``model.keras`` compute exactly the same thing.
+    """
+    names = tf.constant(data.class_names)
+
+    def serve(text):
+        probabilities = full_model(text, training=False)
+        best = tf.argmax(probabilities, axis=-1)
+        batch = tf.shape(text)[0]
+        return {
+            "probabilities": probabilities,
+            "label": tf.gather(names, best),
+            "score": tf.reduce_max(probabilities, axis=-1),
+            "classes": tf.tile(names[None, :], [batch, 1]),
+        }
+
+    return serve, [tf.TensorSpec([None], tf.string, name="text")]
+
+
+# ---------------------------------------------------------------------------------------------
+# predict / evaluate on an exported run
+
+
+def read_labelled(config: Config, path: str) -> tuple[list[str], list[str]]:
+    table = text_data.read_texts(
+        path,
+        config.data.format if config.data.format != "folder" else "auto",
+        config.data.text_column,
+        config.data.label_column,
+        config.data.encoding,
+    )
+    return table.texts, table.labels
+
+
+def predict(serve, texts: list[str], batch_size: int = 256) -> list[dict[str, Any]]:
+    """Run the exported signature on raw texts; one record per text."""
+    records = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        out = serve(text=tf.constant(chunk, dtype=tf.string))
+        probs = out["probabilities"].numpy()
+        classes = [c.decode("utf-8") for c in out["classes"].numpy()[0]]
+        for text, p in zip(chunk, probs):
+            best = int(np.argmax(p))
+            records.append(
+                {
+                    "input": text,
+                    "label": classes[best],
+                    "probability": float(p[best]),
+                    "probabilities": {c: float(v) for c, v in zip(classes, p)},
+                }
+            )
+    return records
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    from ..report import format_classification
+
+    return format_classification(metrics)
+
+
+def plots(config: Config, data: Prepared, metrics: dict[str, Any], folder) -> None:
+    from ..report import plot_confusion_matrix
+
+    cm = metrics["test"]["confusion_matrix"]
+    plot_confusion_matrix(cm["matrix"], cm["labels"], folder / "confusion_matrix.png")

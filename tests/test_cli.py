@@ -1,0 +1,169 @@
+"""The command line end to end: help, list/show without TensorFlow, a tiny run, predict, evaluate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnn_recipes.cli import cli
+from tests.conftest import TINY, invoke, make_reviews, write_csv
+
+COMMANDS = ["list", "show", "run", "predict", "evaluate"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help_with_an_example(command):
+    args = ["--help"] if command is None else [command, "--help"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0
+    assert "Example" in result.output
+    assert "rnn-recipes " in result.output
+
+
+def test_list_and_show_do_not_import_tensorflow():
+    code = (
+        "import sys; from click.testing import CliRunner; from rnn_recipes.cli import cli; "
+        "r = CliRunner().invoke(cli, ['list']); assert r.exit_code == 0, r.output; "
+        "r = CliRunner().invoke(cli, ['show', 'sentiment']); assert r.exit_code == 0, r.output; "
+        "r = CliRunner().invoke(cli, ['run', '--help']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_list_shows_builtin_recipes():
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert result.output.startswith("sentiment ")
+
+
+def test_show_prints_resolved_toml_with_overrides():
+    result = invoke("show", "sentiment", "--set", "model.units=12")
+    assert result.exit_code == 0
+    assert 'task = "sentiment"' in result.output
+    assert "units = 12" in result.output
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """One tiny end-to-end run shared by the tests below (a few seconds)."""
+    root = tmp_path_factory.mktemp("cli")
+    data = write_csv(root / "reviews.csv", make_reviews(160))
+    out = root / "run"
+    result = invoke("run", "sentiment", "--data", data, *TINY, "--epochs", "2", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert "Run folder:" in result.output
+    return out
+
+
+def test_run_writes_a_complete_run_folder(tiny_run: Path):
+    for name in [
+        "config.toml",
+        "metrics.json",
+        "history.csv",
+        "model.keras",
+        "plots/learning_curves.png",
+        "plots/confusion_matrix.png",
+        "saved_model/saved_model.pb",
+    ]:
+        assert (tiny_run / name).is_file(), name
+    assert any((tiny_run / "logs").rglob("*tfevents*"))
+    assert not list(tiny_run.parent.glob(".run.partial-*"))
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert 0.0 <= test["accuracy"] <= 1.0 and 0.0 <= test["macro_f1"] <= 1.0
+    assert set(test["per_class"]) == {"negative", "positive"}
+    assert {"precision", "recall", "f1", "support"} <= set(test["per_class"]["positive"])
+    assert sum(map(sum, test["confusion_matrix"]["matrix"])) == test["examples"] == 16
+    assert metrics["counts"]["train"] == {"negative": 64, "positive": 64}
+    assert metrics["train"]["seconds"] > 0 and metrics["train"]["examples_per_second"] > 0
+    assert metrics["train"]["epochs_run"] == 2
+    assert metrics["versions"]["tensorflow"] and metrics["versions"]["keras"].startswith("3")
+    history = (tiny_run / "history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + 2 epochs
+    config = (tiny_run / "config.toml").read_text()
+    assert "units = 4" in config and "epochs = 2" in config
+
+
+def test_saved_model_serves_raw_text_in_a_fresh_process(tiny_run: Path):
+    """tf.saved_model.load with no rnn_recipes (nor keras) import; CPU-portable ops only."""
+    code = f"""
+import json, sys
+import tensorflow as tf
+m = tf.saved_model.load({str(tiny_run / "saved_model")!r})
+sig = m.signatures['serving_default']
+out = sig(text=tf.constant(['great wonderful film', 'awful boring food', '']))
+print(json.dumps({{
+    'probabilities': out['probabilities'].numpy().tolist(),
+    'label': [x.decode() for x in out['label'].numpy()],
+    'classes': [x.decode() for x in out['classes'].numpy()[0]],
+    'score': out['score'].numpy().tolist(),
+    'rnn_recipes': any(k.startswith('rnn_recipes') for k in sys.modules),
+}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["rnn_recipes"] is False
+    assert out["classes"] == ["negative", "positive"]
+    assert len(out["probabilities"]) == 3
+    for probs, label, score in zip(out["probabilities"], out["label"], out["score"]):
+        assert abs(sum(probs) - 1.0) < 1e-4
+        assert label == out["classes"][probs.index(max(probs))]
+        assert abs(score - max(probs)) < 1e-6
+
+    from rnn_recipes.export import saved_model_ops
+
+    ops = saved_model_ops(tiny_run / "saved_model")
+    assert ops, "no ops read from saved_model.pb"
+    assert not [op for op in ops if "Cudnn" in op]
+
+
+def test_keras_file_reloads_and_agrees_with_saved_model(tiny_run: Path):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    texts = ["great wonderful film", "awful boring food"]
+    model = keras.saving.load_model(tiny_run / "model.keras", safe_mode=True)
+    probs = np.asarray(model.predict(tf.constant(texts), verbose=0))
+    served = tf.saved_model.load(str(tiny_run / "saved_model")).signatures["serving_default"]
+    expected = served(text=tf.constant(texts))["probabilities"].numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+def test_predict_plain_json_stdin_and_file(tiny_run: Path, tmp_path: Path):
+    result = invoke("predict", tiny_run, "great wonderful loved", "awful terrible boring")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    label, prob, text = lines[0].split("\t")
+    assert label in ("positive", "negative") and 0.5 <= float(prob) <= 1.0
+    assert text == "great wonderful loved"
+
+    result = invoke("predict", tiny_run, "-", "--json", input="first text\n\nsecond text\n")
+    records = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["input"] for r in records] == ["first text", "second text"]
+    assert set(records[0]["probabilities"]) == {"negative", "positive"}
+
+    listing = tmp_path / "texts.txt"
+    listing.write_text("one\ntwo\nthree\n")
+    result = invoke("predict", tiny_run, f"@{listing}")
+    assert len(result.stdout.strip().splitlines()) == 3
+
+
+def test_evaluate_on_new_labelled_data(tiny_run: Path, tmp_path: Path):
+    data = write_csv(tmp_path / "more.csv", make_reviews(40, seed=7))
+    result = invoke("evaluate", tiny_run, "--data", data, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["examples"] == 40
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 40
+    result = invoke("evaluate", tiny_run, "--data", data)
+    assert "accuracy" in result.stdout and "positive" in result.stdout
