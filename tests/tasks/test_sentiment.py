@@ -1,0 +1,201 @@
+"""The sentiment task: label handling, the tf.data pipeline, the TFDS route, real data."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_recipes.config import load_config
+from rnn_recipes.tasks import sentiment
+from tests.conftest import TINY, invoke, make_reviews, require_shared, write_csv
+
+
+def _config(*sets: str):
+    return load_config("sentiment", sets=[s for s in TINY[1::2]] + list(sets)).config
+
+
+def test_integer_labels_sort_numerically():
+    assert sentiment._sort_labels({"10", "2", "1"}) == ["1", "2", "10"]
+    assert sentiment._sort_labels({"pos", "neg", "neu"}) == ["neg", "neu", "pos"]
+
+
+def test_explicit_splits_carve_validation_from_train(tmp_path: Path):
+    train = write_csv(tmp_path / "train.csv", make_reviews(100))
+    test = write_csv(tmp_path / "test.csv", make_reviews(20, seed=1))
+    cfg = _config(f"data.train={train}", f"data.test={test}", "data.validation_split=0.2")
+    splits, _ = sentiment.load_splits(cfg)
+    assert len(splits["validation"][0]) == 20 and len(splits["train"][0]) == 80
+    assert len(splits["test"][0]) == 20
+    assert not set(splits["validation"][0]) & set(splits["train"][0]) - {""}
+
+
+def test_pipeline_pads_per_batch_not_to_a_global_maximum(tmp_path: Path):
+    rows = make_reviews(200)
+    rows += [(" ".join(["great"] * 60), "positive"), (" ".join(["awful"] * 60), "negative")]
+    cfg = _config(f"data.path={write_csv(tmp_path / 'r.csv', rows)}", "train.batch_size=8")
+    data = sentiment.make_datasets(cfg, log=lambda *_: None)
+    widths = []
+    for ids, labels in data.train:
+        ids = ids.numpy()
+        assert ids[:, 0].min() == sentiment.START_ID  # every row starts with the start id
+        assert (ids[:, -1] != 0).any()  # padded only to the longest row of this batch
+        widths.append(ids.shape[1])
+        assert len(labels) == len(ids)
+    assert min(widths) < 20 and max(widths) == 61  # 60 words + the start id
+    assert sum(len(b[1]) for b in data.train) == data.train_examples
+
+
+def test_multiclass_run_end_to_end(tmp_path: Path):
+    rows = make_reviews(150, classes=("positive", "negative", "neutral"))
+    data = write_csv(tmp_path / "three.csv", rows)
+    out = tmp_path / "run"
+    result = invoke("run", "sentiment", "--data", data, *TINY, "--epochs", "1", "-o", out)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["confusion_matrix"]["labels"] == ["negative", "neutral", "positive"]
+    assert len(metrics["test"]["confusion_matrix"]["matrix"]) == 3
+
+
+# --- TFDS -----------------------------------------------------------------------------------
+
+
+@functools.cache  # a builder class registers its name with TFDS: define it once per process
+def _build_tfds_fixture(data_dir: Path) -> None:
+    """A tiny text classification set prepared locally with TFDS' own builder machinery."""
+    import tensorflow_datasets as tfds
+
+    class TinyReviews(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict(
+                    {
+                        "text": tfds.features.Text(),
+                        "label": tfds.features.ClassLabel(names=["neg", "pos"]),
+                    }
+                ),
+                supervised_keys=("text", "label"),
+            )
+
+        def _split_generators(self, dl_manager):
+            return {
+                "train": self._generate_examples(0, 120),
+                "test": self._generate_examples(1, 30),
+            }
+
+        def _generate_examples(self, seed, n):
+            for i, (text, label) in enumerate(make_reviews(n, seed=seed)):
+                yield (
+                    f"{seed}-{i}",
+                    {"text": text, "label": "pos" if label == "positive" else "neg"},
+                )
+
+    TinyReviews(data_dir=str(data_dir)).download_and_prepare()
+
+
+def test_tfds_route_reads_a_prepared_dataset_offline(tmp_path: Path):
+    _build_tfds_fixture(tmp_path / "tfds")
+    out = tmp_path / "run"
+    result = invoke(
+        "run",
+        "sentiment",
+        "--set",
+        "data.tfds=tiny_reviews",
+        "--set",
+        f"data.tfds_data_dir={tmp_path / 'tfds'}",
+        *TINY,
+        "--epochs",
+        "1",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert "TFDS tiny_reviews" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["test"] == {"neg": 15, "pos": 15}  # TFDS' own test split
+    assert sum(metrics["counts"]["validation"].values()) == 12  # carved from train
+
+
+def test_tfds_missing_dataset_is_one_clear_line(tmp_path: Path):
+    result = invoke(
+        "run",
+        "sentiment",
+        "--set",
+        "data.tfds=no_such_dataset_xyz",
+        "--set",
+        f"data.tfds_data_dir={tmp_path}",
+        *TINY,
+        "-o",
+        tmp_path / "run",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot load TFDS dataset 'no_such_dataset_xyz'")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+# --- real data -------------------------------------------------------------------------------
+
+
+def write_rt_polarity_split(source: Path, folder: Path) -> tuple[Path, Path]:
+    """The benchmark protocol: test = lines whose 0-based index % 10 == 0 in each file."""
+    train, test = [], []
+    for name, label in (("rt-polarity.pos", "positive"), ("rt-polarity.neg", "negative")):
+        lines = [x for x in (source / name).read_text(encoding="cp1252").split("\n") if x.strip()]
+        for i, line in enumerate(lines):
+            (test if i % 10 == 0 else train).append((line.strip(), label))
+    paths = []
+    for fname, rows in (("train.csv", train), ("test.csv", test)):
+        with open(folder / fname, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([("text", "label"), *rows])
+        paths.append(folder / fname)
+    return paths[0], paths[1]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_rt_polarity_short_run(tmp_path: Path):
+    """Two epochs of a small model on the real sentence polarity data: well above chance."""
+    source = require_shared("sentiment", "rt-polarity")
+    train, test = write_rt_polarity_split(source, tmp_path)
+    out = tmp_path / "run"
+    started = time.perf_counter()
+    result = invoke(
+        "run",
+        "sentiment",
+        "--set",
+        f"data.train={train}",
+        "--set",
+        f"data.test={test}",
+        "--set",
+        "model.units=32",
+        "--set",
+        "model.embedding_dim=64",
+        "--set",
+        "train.verbose=quiet",
+        "--epochs",
+        "2",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["test"] == {"negative": 534, "positive": 534}
+    assert metrics["test"]["accuracy"] >= 0.70, metrics["test"]
+    print(
+        f"rt-polarity 2 epochs: accuracy {metrics['test']['accuracy']:.4f} "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
+    served = invoke(
+        "predict", out, "a gorgeous , moving and funny film", "a dull , lifeless mess", "--json"
+    )
+    labels = [json.loads(x)["label"] for x in served.stdout.strip().splitlines()]
+    assert labels == ["positive", "negative"]
+    assert np.isfinite(metrics["train"]["examples_per_second"])
