@@ -119,3 +119,8 @@ def test_cross_key_validation():
 def test_builtin_recipes_are_listed_with_descriptions():
     recipes = C.builtin_recipes()
     assert "sentiment" in recipes and recipes["sentiment"]
+
+
+def test_tfds_takes_its_own_splits_not_files():
+    with pytest.raises(ConfigError, match="not with data.tfds"):
+        C.load_config("sentiment", sets=["data.tfds=imdb_reviews", "data.test=t.csv"])

@@ -33,7 +33,7 @@ from .config import Resolved
 from .errors import RecipeError
 
 Log = Callable[[str], None]
-RUN_MARKERS = ("config.toml", "metrics.json", "status.json")
+RUN_MARKERS = ("config.toml", "metrics.json")
 
 
 # ---------------------------------------------------------------------------------------------

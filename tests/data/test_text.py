@@ -11,7 +11,7 @@ from tests.conftest import write_csv
 def test_csv_tsv_jsonl_and_custom_columns(tmp_path: Path):
     rows = [("good, really good", "pos"), ('a "quoted" word', "neg")]
     write_csv(tmp_path / "a.csv", rows)
-    write_csv(tmp_path / "a.tsv", rows, delimiter="\t")
+    (tmp_path / "a.tsv").write_text("text\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows))
     (tmp_path / "a.jsonl").write_text(
         "\n".join(json.dumps({"review": t, "stars": lab}) for t, lab in rows) + "\n"
     )
@@ -64,3 +64,27 @@ def test_bad_jsonl_line_is_named(tmp_path: Path):
     (tmp_path / "a.jsonl").write_text('{"text": "x", "label": 1}\nnot json\n')
     with pytest.raises(RecipeError, match="line 2 is not JSON"):
         read_texts(tmp_path / "a.jsonl")
+
+
+def test_quoted_csv_fields_may_span_lines_and_hold_odd_breaks(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_text('text,label\n"line one\nline two",pos\nna\x85ve,neg\n', encoding="utf-8")
+    table = read_texts(path)
+    assert table.texts == ["line one\nline two", "na\x85ve"]
+    assert table.labels == ["pos", "neg"]
+
+
+def test_tsv_has_no_quoting(tmp_path: Path):
+    path = tmp_path / "a.tsv"
+    path.write_text('text\tlabel\n"Great" movie\tpos\n', encoding="utf-8")
+    assert read_texts(path).texts == ['"Great" movie']
+
+
+def test_class_folders_limited_to_named_classes(tmp_path: Path):
+    for label in ("neg", "pos", "unsup"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "1.txt").write_text(f"a {label} text")
+    table = read_texts(tmp_path, classes=["neg", "pos"])
+    assert sorted(table.labels) == ["neg", "pos"]
+    with pytest.raises(RecipeError, match="no sub-folder 'neutral'"):
+        read_texts(tmp_path, classes=["neg", "neutral"])

@@ -199,3 +199,25 @@ def test_rt_polarity_short_run(tmp_path: Path):
     labels = [json.loads(x)["label"] for x in served.stdout.strip().splitlines()]
     assert labels == ["positive", "negative"]
     assert np.isfinite(metrics["train"]["examples_per_second"])
+
+
+def test_carving_from_train_uses_fractions_of_the_whole(tmp_path: Path):
+    train = write_csv(tmp_path / "train.csv", make_reviews(200))
+    cfg = _config(f"data.train={train}")
+    splits, _ = sentiment.load_splits(cfg)
+    assert [len(splits[k][0]) for k in ("train", "validation", "test")] == [160, 20, 20]
+
+
+def test_data_classes_keeps_and_orders_labels(tmp_path: Path):
+    rows = make_reviews(90, classes=("positive", "negative", "neutral"))
+    cfg = _config(
+        f"data.path={write_csv(tmp_path / 'r.csv', rows)}", 'data.classes=["positive", "negative"]'
+    )
+    data = sentiment.make_datasets(cfg, log=lambda *_: None)
+    assert data.class_names == ["positive", "negative"]
+    assert (
+        sum(data.counts["train"].values())
+        + sum(data.counts["test"].values())
+        + sum(data.counts["validation"].values())
+        == 60
+    )

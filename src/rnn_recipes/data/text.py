@@ -7,6 +7,7 @@ Everything comes back as two Python lists (texts, labels as strings); tasks turn
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,7 @@ def read_texts(
     label_column: str = "label",
     encoding: str = "utf-8",
     need_label: bool = True,
+    classes: list[str] | None = None,
 ) -> TextTable:
     """Read labelled (or, with ``need_label=False``, unlabelled) texts from a file or folder."""
     path = Path(path)
@@ -114,12 +116,18 @@ def read_texts(
     fmt = detect_format(path, fmt)
     _check_readable(path, fmt)
     if fmt == "folder":
-        return _read_folder(path, encoding)
+        return _read_folder(path, encoding, classes)
     raw = _read_text(path, encoding)
     if not raw.strip():
         raise RecipeError(f"data file {path} is empty")
     if fmt in ("csv", "tsv"):
-        reader = csv.DictReader(raw.splitlines(), delimiter="," if fmt == "csv" else "\t")
+        # Parse from a stream, not from str.splitlines(): quoted CSV fields may span lines, and
+        # splitlines() would also break rows at U+0085/U+2028 inside a text. TSV has no quoting.
+        reader = csv.DictReader(
+            io.StringIO(raw, newline=""),
+            delimiter="," if fmt == "csv" else "\t",
+            quoting=csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
+        )
         try:
             rows = list(reader)
         except csv.Error as exc:
@@ -145,11 +153,22 @@ def read_texts(
     raise RecipeError(f"unknown data.format '{fmt}'; use one of {', '.join(FORMATS)}")
 
 
-def _read_folder(path: Path, encoding: str) -> TextTable:
-    """One sub-folder per class of .txt files (the aclImdb layout), via Keras' own reader."""
+def _read_folder(path: Path, encoding: str, classes: list[str] | None = None) -> TextTable:
+    """One sub-folder per class of .txt files (the aclImdb layout), via Keras' own reader.
+
+    ``classes`` limits the classes to those sub-folders (aclImdb's train/ also holds unsup/).
+    """
     from .._lazy import keras
 
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+    found = sorted(p.name for p in path.iterdir() if p.is_dir())
+    if classes:
+        absent = [c for c in classes if c not in found]
+        if absent:
+            raise RecipeError(
+                f"{path} has no sub-folder {', '.join(map(repr, absent))} named in data.classes "
+                f"(sub-folders: {', '.join(found) or 'none'})"
+            )
+    classes = list(classes) if classes else found
     if not classes:
         raise RecipeError(
             f"{path} has no sub-folders; a text folder needs one sub-folder per class of .txt files"

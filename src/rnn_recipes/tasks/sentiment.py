@@ -60,6 +60,7 @@ class DataConfig:
     text_column: str = "text"  # column (or JSON key) holding the text
     label_column: str = "label"  # column (or JSON key) holding the class label
     encoding: str = "utf-8"  # file encoding; old corpora are often cp1252 or latin-1
+    classes: list[str] | None = None  # keep only these labels, in this order (default: all)
     validation_split: float = 0.1  # fraction of train held out for early stopping
     test_split: float = 0.1  # fraction held out for the final test (only when no test file)
 
@@ -81,18 +82,12 @@ class ModelConfig:
 
 
 @dataclass
-class Train(TrainConfig):
-    epochs: int = 10  # early stopping on validation loss usually stops sooner
-    batch_size: int = 32  # small batches regularise sentence-level training
-
-
-@dataclass
 class Config:
     task: str = "sentiment"
     description: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: Train = field(default_factory=Train)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def validate(config: Config) -> None:
@@ -105,8 +100,11 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"set only one data source, not {' and '.join('data.' + s for s in sources)}"
         )
-    if d.path and (d.validation or d.test):
-        raise ConfigError("data.validation/data.test go with data.train, not with data.path")
+    if (d.path or d.tfds) and (d.validation or d.test):
+        other = "data.path" if d.path else "data.tfds (use data.tfds_splits)"
+        raise ConfigError(f"data.validation/data.test go with data.train, not with {other}")
+    if d.classes is not None and len(set(d.classes)) < 2:
+        raise ConfigError("data.classes needs at least two distinct labels")
     for key in ("validation_split", "test_split"):
         if not 0.0 <= getattr(d, key) < 0.5:
             raise ConfigError(f"data.{key} must be in [0, 0.5), got {getattr(d, key)}")
@@ -158,7 +156,13 @@ def _read(config: Config, path: str, need_label: bool = True) -> text_data.TextT
     d = config.data
     real = resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
     return text_data.read_texts(
-        real, d.format, d.text_column, d.label_column, d.encoding, need_label=need_label
+        real,
+        d.format,
+        d.text_column,
+        d.label_column,
+        d.encoding,
+        need_label=need_label,
+        classes=d.classes,
     )
 
 
@@ -193,6 +197,8 @@ def _load_tfds(config: Config) -> list[tuple[list[str], list[str]]]:
     for ds in splits:
         texts, labels = [], []
         for text, label in tfds.as_numpy(ds):
+            if int(label) < 0:  # unlabelled examples (e.g. imdb_reviews' "unsupervised")
+                continue
             texts.append(text.decode("utf-8", errors="replace"))
             labels.append(names[int(label)] if names else str(int(label)))
         out.append((texts, labels))
@@ -224,18 +230,27 @@ def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]]
                 extra = _read(config, getattr(d, name))
                 parts[name] = (extra.texts, extra.labels)
         source = table.source
-    # Carve whatever split is missing out of train (validation first, then test).
-    for name, frac in (("validation", d.validation_split), ("test", d.test_split)):
-        if name not in parts:
-            texts, labels = parts["train"]
-            if frac <= 0:
-                raise ConfigError(
-                    f"no {name} data: give data.{name} or set data.{name}_split above 0"
-                )
-            keep, held = stratified_split(labels, [frac], seed)
-            parts[name] = ([texts[i] for i in held], [labels[i] for i in held])
-            parts["train"] = ([texts[i] for i in keep], [labels[i] for i in keep])
+    if d.classes is not None:
+        parts = {name: _only(texts, labels, d.classes) for name, (texts, labels) in parts.items()}
+    # Carve the missing splits out of train in one go, so the fractions mean the same thing as
+    # with data.path (fractions of the whole).
+    missing = [n for n in ("validation", "test") if n not in parts]
+    fractions = [getattr(d, f"{n}_split") for n in missing]
+    for name, frac in zip(missing, fractions):
+        if frac <= 0:
+            raise ConfigError(f"no {name} data: give data.{name} or set data.{name}_split above 0")
+    if missing:
+        texts, labels = parts["train"]
+        keep, *held = stratified_split(labels, fractions, seed)
+        for name, idx in zip(missing, held):
+            parts[name] = ([texts[i] for i in idx], [labels[i] for i in idx])
+        parts["train"] = ([texts[i] for i in keep], [labels[i] for i in keep])
     return {k: parts[k] for k in ("train", "validation", "test")}, source
+
+
+def _only(texts: list[str], labels: list[str], classes: list[str]) -> tuple[list, list]:
+    keep = [i for i, lab in enumerate(labels) if lab in classes]
+    return [texts[i] for i in keep], [labels[i] for i in keep]
 
 
 # Every sequence starts with this id (the vocabulary's out-of-vocabulary id, 1) so that no text,
@@ -259,7 +274,13 @@ def make_datasets(config: Config, log=print) -> Prepared:
     d, m, t = config.data, config.model, config.train
     raw, source = load_splits(config, log)
 
-    class_names = _sort_labels(set(raw["train"][1]))
+    class_names = list(d.classes) if d.classes else _sort_labels(set(raw["train"][1]))
+    missing = [c for c in class_names if c not in set(raw["train"][1])]
+    if d.classes and missing:
+        raise RecipeError(
+            f"data.classes names {', '.join(map(repr, missing))} but the training data has no "
+            "such label"
+        )
     if len(class_names) < 2:
         raise RecipeError(
             f"the training data has a single class ('{class_names[0]}'); a classifier needs at "
@@ -421,7 +442,7 @@ def serving(config: Config, data: Prepared, full_model):
 def read_labelled(config: Config, path: str) -> tuple[list[str], list[str]]:
     table = text_data.read_texts(
         path,
-        config.data.format if config.data.format != "folder" else "auto",
+        config.data.format,
         config.data.text_column,
         config.data.label_column,
         config.data.encoding,

@@ -1,0 +1,79 @@
+"""The README's main job, exactly as a new user runs it: the built-in recipe on the demo data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+OBVIOUS = {
+    "This movie was wonderful, I loved every minute of it.": "positive",
+    "Fantastic food and the friendliest staff, highly recommend.": "positive",
+    "A superb, delightful book that I will read again.": "positive",
+    "Terrible service and rude staff, a complete waste of money.": "negative",
+    "Boring, dull and far too long. I hated it.": "negative",
+    "The headphones broke after two days, awful quality.": "negative",
+}
+
+
+@pytest.mark.slow
+def test_quick_start_trains_a_useful_model_in_time(tmp_path: Path):
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnn_recipes.cli",
+            "run",
+            "sentiment",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Stage lines a person can follow, in order.
+    stages = [
+        "Loading data",
+        "train ",
+        "Built the vocabulary",
+        "Training for up to",
+        "Evaluating",
+        "Exporting",
+        "Test: accuracy",
+        "Run folder:",
+    ]
+    positions = [proc.stdout.find(s) for s in stages]
+    assert -1 not in positions and positions == sorted(positions), proc.stdout
+    # Native TensorFlow start-up chatter is filtered out of stderr.
+    assert "cudart_stub" not in proc.stderr and "port.cc" not in proc.stderr
+    assert seconds <= 120, f"quick start took {seconds:.0f} s (target 90 s on 2 cores)"
+
+    texts = list(OBVIOUS)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnn_recipes.cli",
+            "predict",
+            str(tmp_path / "run"),
+            *texts,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    labels = {r["input"]: r["label"] for r in map(json.loads, out.stdout.strip().splitlines())}
+    assert labels == OBVIOUS
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.6  # 48 held-out demo reviews; chance is 0.5
