@@ -189,8 +189,14 @@ def _expand_inputs(inputs: tuple[str, ...]) -> list[str]:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Where tasks that write files (forecasts, plots) put them.",
+)
 @handle_errors
-def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool) -> None:
+def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool, output: Path | None) -> None:
     """Predict with the exported model of RUN_DIR.
 
     INPUTS are raw inputs (texts for sentiment); '-' reads lines from stdin and @FILE reads
@@ -203,12 +209,9 @@ def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool) -> None:
     """
     from . import runner
 
-    records = runner.predict(run_dir, _expand_inputs(inputs))
+    records, fmt = runner.predict(run_dir, _expand_inputs(inputs), output)
     for rec in records:
-        if as_json:
-            click.echo(json.dumps(rec, ensure_ascii=False))
-        else:
-            click.echo(f"{rec['label']}\t{rec['probability']:.3f}\t{rec['input']}")
+        click.echo(json.dumps(rec, ensure_ascii=False) if as_json else fmt(rec))
 
 
 @cli.command()
@@ -226,19 +229,14 @@ def evaluate(run_dir: Path, data_path: str, as_json: bool) -> None:
       rnn-recipes evaluate runs/sentiment-20260101-120000 --data more-reviews.csv
     """
     from . import runner
-    from .report import format_classification
 
-    metrics = runner.evaluate(run_dir, data_path)
+    metrics, lines = runner.evaluate(run_dir, data_path)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
-    click.echo(f"{data_path}: {format_classification(metrics)}")
-    width = max(len(c) for c in metrics["per_class"])
-    for name, m in metrics["per_class"].items():
-        click.echo(
-            f"  {name:<{width}}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
-            f"F1 {m['f1']:.3f}  ({m['support']} examples)"
-        )
+    click.echo(f"{data_path}: {lines[0]}")
+    for line in lines[1:]:
+        click.echo(line)
 
 
 def main() -> None:

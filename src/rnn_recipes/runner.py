@@ -251,26 +251,16 @@ def load_run(run_dir: Path):
     return resolved, export.load_serving(run_dir)
 
 
-def predict(run_dir: Path, inputs: list[str]) -> list[dict[str, Any]]:
+def predict(run_dir: Path, inputs: list[str], output: Path | None = None):
+    """Predict with a finished run; returns (records, a function formatting one record)."""
     resolved, serve = load_run(run_dir)
-    return resolved.task.predict(serve, inputs)
+    task = resolved.task
+    return task.predict(serve, resolved.config, inputs, output), task.format_prediction
 
 
-def evaluate(run_dir: Path, data_path: str) -> dict[str, Any]:
-    """Evaluate an exported run on new labelled data with the metrics of the run itself."""
+def evaluate(run_dir: Path, data_path: str):
+    """Evaluate an exported run on new labelled data; returns (metrics, printable lines)."""
     resolved, serve = load_run(run_dir)
-    task, cfg = resolved.task, resolved.config
-    inputs, labels = task.read_labelled(cfg, data_path)
-    records = task.predict(serve, inputs)
-    class_names = list(records[0]["probabilities"]) if records else []
-    unknown = sorted(set(labels) - set(class_names))
-    if unknown:
-        raise RecipeError(
-            f"{data_path} has label(s) {', '.join(map(repr, unknown[:5]))} the model was not "
-            f"trained on (its labels: {', '.join(class_names)})"
-        )
-    import numpy as np
-
-    index = {c: i for i, c in enumerate(class_names)}
-    probs = np.array([[r["probabilities"][c] for c in class_names] for r in records])
-    return report.classification_metrics([index[x] for x in labels], probs, class_names)
+    task = resolved.task
+    metrics = task.evaluate_exported(serve, resolved.config, data_path)
+    return metrics, task.format_metrics(metrics)

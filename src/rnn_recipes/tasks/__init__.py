@@ -2,6 +2,23 @@
 
 Task modules are imported on demand; importing one does not import TensorFlow (they use
 :mod:`rnn_recipes._lazy`), so the registry is cheap to consult from ``list`` and ``show``.
+
+What the runner and CLI use from a task module (see ``sentiment.py`` for the reference):
+
+* ``Config`` (dataclass with ``task``, ``description``, ``data``, ``model``, ``train`` sections),
+  ``PATH_KEYS`` (dotted keys holding file paths), ``SOURCE_GROUPS`` (data-source keys a higher
+  config layer replaces as a group) and ``validate(config)`` for checks across keys.
+* ``make_datasets(config, log)`` -> an object with ``train``, ``validation``, ``test``
+  (``tf.data`` pipelines ready for ``fit``), ``counts`` (examples per split, for metrics.json)
+  and ``train_examples``.
+* ``build_model(config, data)``, ``compile_model(model, config)``, and
+  ``end_to_end_model(config, data, model)``: the raw-input model saved as ``model.keras``.
+* ``serving(config, data, full_model)`` -> (function, input signature) exported as
+  ``serving_default``.
+* ``evaluate(config, data, model)`` -> the ``test`` section of metrics.json; ``summary(test)``
+  -> one line; ``plots(config, data, metrics, folder)`` writes task plots.
+* ``predict(serve, config, inputs, output)`` -> records; ``format_prediction(record)`` -> a line;
+  ``evaluate_exported(serve, config, path)`` -> metrics; ``format_metrics(metrics)`` -> lines.
 """
 
 from __future__ import annotations

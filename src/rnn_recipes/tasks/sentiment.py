@@ -36,6 +36,7 @@ from ..data import text as text_data
 from ..data.splits import stratified_split
 from ..errors import ConfigError, RecipeError
 from ..report import classification_metrics
+from . import classification
 
 # Keys whose values are file paths (made absolute against the file or folder that set them).
 PATH_KEYS = ("data.path", "data.train", "data.validation", "data.test", "data.tfds_data_dir")
@@ -450,35 +451,25 @@ def read_labelled(config: Config, path: str) -> tuple[list[str], list[str]]:
     return table.texts, table.labels
 
 
-def predict(serve, texts: list[str], batch_size: int = 256) -> list[dict[str, Any]]:
+def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[str, Any]]:
     """Run the exported signature on raw texts; one record per text."""
-    records = []
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start : start + batch_size]
-        out = serve(text=tf.constant(chunk, dtype=tf.string))
-        probs = out["probabilities"].numpy()
-        classes = [c.decode("utf-8") for c in out["classes"].numpy()[0]]
-        for text, p in zip(chunk, probs):
-            best = int(np.argmax(p))
-            records.append(
-                {
-                    "input": text,
-                    "label": classes[best],
-                    "probability": float(p[best]),
-                    "probabilities": {c: float(v) for c, v in zip(classes, p)},
-                }
-            )
-    return records
+    out = []
+    for start in range(0, len(inputs), 256):
+        chunk = inputs[start : start + 256]
+        out.extend(classification.records(chunk, serve(text=tf.constant(chunk, dtype=tf.string))))
+    return out
 
 
-def summary(metrics: dict[str, Any]) -> str:
-    from ..report import format_classification
+def evaluate_exported(serve, config: Config, path: str) -> dict[str, Any]:
+    """The run's metrics on new labelled data, read with the run's own data settings."""
+    texts, labels = read_labelled(config, path)
+    return classification.evaluate_records(predict(serve, config, texts), labels, path)
 
-    return format_classification(metrics)
+
+format_prediction = classification.format_prediction
+format_metrics = classification.format_metrics
+summary = classification.summary
 
 
 def plots(config: Config, data: Prepared, metrics: dict[str, Any], folder) -> None:
-    from ..report import plot_confusion_matrix
-
-    cm = metrics["test"]["confusion_matrix"]
-    plot_confusion_matrix(cm["matrix"], cm["labels"], folder / "confusion_matrix.png")
+    classification.confusion_plot(metrics, folder)

@@ -1,0 +1,66 @@
+"""Pieces shared by the classification tasks (sentiment, speech): records, metrics, printing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import RecipeError
+from ..report import classification_metrics, format_classification, plot_confusion_matrix
+
+
+def records(inputs: list[str], outputs: dict) -> list[dict[str, Any]]:
+    """Turn one batch of ``serving_default`` outputs into one record per input."""
+    probs = outputs["probabilities"].numpy()
+    classes = [c.decode("utf-8") for c in outputs["classes"].numpy()[0]] if len(probs) else []
+    out = []
+    for item, p in zip(inputs, probs):
+        best = int(np.argmax(p))
+        out.append(
+            {
+                "input": item,
+                "label": classes[best],
+                "probability": float(p[best]),
+                "probabilities": {c: float(v) for c, v in zip(classes, p)},
+            }
+        )
+    return out
+
+
+def evaluate_records(recs: list[dict[str, Any]], labels: list[str], source: str) -> dict[str, Any]:
+    """Classification metrics of predicted records against true label names."""
+    class_names = list(recs[0]["probabilities"]) if recs else []
+    unknown = sorted(set(labels) - set(class_names))
+    if unknown:
+        raise RecipeError(
+            f"{source} has label(s) {', '.join(map(repr, unknown[:5]))} the model was not "
+            f"trained on (its labels: {', '.join(class_names)})"
+        )
+    index = {c: i for i, c in enumerate(class_names)}
+    probs = np.array([[r["probabilities"][c] for c in class_names] for r in recs])
+    return classification_metrics([index[x] for x in labels], probs, class_names)
+
+
+def format_prediction(record: dict[str, Any]) -> str:
+    return f"{record['label']}\t{record['probability']:.3f}\t{record['input']}"
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    return format_classification(metrics)
+
+
+def format_metrics(metrics: dict[str, Any]) -> list[str]:
+    lines = [format_classification(metrics)]
+    width = max((len(c) for c in metrics["per_class"]), default=0)
+    for name, m in metrics["per_class"].items():
+        lines.append(
+            f"  {name:<{width}}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+            f"F1 {m['f1']:.3f}  ({m['support']} examples)"
+        )
+    return lines
+
+
+def confusion_plot(metrics: dict[str, Any], folder) -> None:
+    cm = metrics["test"]["confusion_matrix"]
+    plot_confusion_matrix(cm["matrix"], cm["labels"], folder / "confusion_matrix.png")
