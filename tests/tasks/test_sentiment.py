@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.sentiment import write_rt_polarity_split
 from rnn_recipes.config import load_config
 from rnn_recipes.tasks import sentiment
 from tests.conftest import TINY, invoke, make_reviews, require_shared, write_csv
@@ -142,21 +142,6 @@ def test_tfds_missing_dataset_is_one_clear_line(tmp_path: Path):
 
 
 # --- real data -------------------------------------------------------------------------------
-
-
-def write_rt_polarity_split(source: Path, folder: Path) -> tuple[Path, Path]:
-    """The benchmark protocol: test = lines whose 0-based index % 10 == 0 in each file."""
-    train, test = [], []
-    for name, label in (("rt-polarity.pos", "positive"), ("rt-polarity.neg", "negative")):
-        lines = [x for x in (source / name).read_text(encoding="cp1252").split("\n") if x.strip()]
-        for i, line in enumerate(lines):
-            (test if i % 10 == 0 else train).append((line.strip(), label))
-    paths = []
-    for fname, rows in (("train.csv", train), ("test.csv", test)):
-        with open(folder / fname, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([("text", "label"), *rows])
-        paths.append(folder / fname)
-    return paths[0], paths[1]
 
 
 @pytest.mark.realdata

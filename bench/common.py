@@ -1,0 +1,169 @@
+"""The benchmark harness shared by every task.
+
+Each task module in ``bench/`` provides ``run(args) -> dict`` returning the figures below; this
+module runs recipes through the real CLI in child processes (so wall time, peak memory and the
+command line itself are what a user gets), times a reference implementation in the same
+invocation, measures serving latency of the exported SavedModel, and writes
+``bench/results/<task>.json`` and ``BENCHMARKS.md``.
+
+Result file format (one per task)::
+
+    {"task": ..., "date": ..., "machine": {...}, "versions": {...}, "commands": [...],
+     "quality": {"metric": ..., "mean": ..., "std": ..., "target": ..., "seeds": [...],
+                 "values": [...], "reference": ...},
+     "speed": {"recipe_examples_per_s": ..., "reference_examples_per_s": ..., "ratio": ...},
+     "latency_ms": {"p50": ..., "p99": ..., "batch256_examples_per_s": ...},
+     "quickstart_s": ..., "peak_rss_mb": ..., "notes": [...]}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+REQUIRED = ("date", "quality", "speed", "latency_ms", "quickstart_s", "peak_rss_mb")
+
+
+def cli(*args: str) -> list[str]:
+    """The rnn-recipes command line as a child process of this Python."""
+    return [sys.executable, "-m", "rnn_recipes.cli", *map(str, args)]
+
+
+def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) -> dict[str, float]:
+    """Run a command; return its wall seconds and peak RSS (MB). Raises on failure."""
+    started = time.perf_counter()
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    try:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log:
+            out.close()
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        tail = log.read_text()[-2000:] if log else ""
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{tail}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def latency(saved_model: Path, make_batch, repeats: int = 200) -> dict[str, float]:
+    """Serving latency of ``serving_default`` after ``tf.saved_model.load``.
+
+    Args:
+        saved_model: the SavedModel folder.
+        make_batch: ``n -> dict of input tensors`` for a batch of n raw inputs.
+        repeats: timed batch-1 calls (after 10 warm-up calls).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    one = make_batch(1)
+    for _ in range(10):
+        serve(**one)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        serve(**one)
+        times.append((time.perf_counter() - started) * 1000)
+    big = make_batch(256)
+    serve(**big)
+    started = time.perf_counter()
+    for _ in range(5):
+        serve(**big)
+    per_s = 5 * 256 / (time.perf_counter() - started)
+    return {
+        "p50": float(np.percentile(times, 50)),
+        "p99": float(np.percentile(times, 99)),
+        "batch256_examples_per_s": float(per_s),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from rnn_recipes import __version__
+
+    return {"rnn_recipes": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def write_result(task: str, result: dict[str, Any]) -> Path:
+    """Validate and write ``bench/results/<task>.json``; then regenerate BENCHMARKS.md."""
+    result = {"task": task, "date": dt.date.today().isoformat(), **result}
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise ValueError(f"result for {task} lacks {missing}")
+    for key in ("metric", "mean", "std", "target"):
+        if key not in result["quality"]:
+            raise ValueError(f"result for {task}: quality lacks {key!r}")
+    for key in ("recipe_examples_per_s", "reference_examples_per_s", "ratio"):
+        if key not in result["speed"]:
+            raise ValueError(f"result for {task}: speed lacks {key!r}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{task}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_markdown()
+    return path
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, float) else ("—" if x is None else str(x))
+
+
+def write_markdown() -> Path:
+    """BENCHMARKS.md from every result file: figures, date, machine, versions, commands."""
+    rows, details = [], []
+    for path in sorted(RESULTS.glob("*.json")):
+        r = json.loads(path.read_text())
+        q, s, lat = r["quality"], r["speed"], r["latency_ms"]
+        rows.append(
+            f"| {r['task']} | {q['metric']} {_fmt(q['mean'])} ± {_fmt(q['std'])} "
+            f"(target {q['target']}) | {_fmt(s['ratio'], 2)}× "
+            f"({_fmt(s['recipe_examples_per_s'], 0)} vs {_fmt(s['reference_examples_per_s'], 0)} ex/s) | "
+            f"{_fmt(lat['p50'], 1)} / {_fmt(lat['p99'], 1)} | {_fmt(r['quickstart_s'], 0)} | "
+            f"{_fmt(r['peak_rss_mb'], 0)} | {r['date']} |"
+        )
+        details.append(f"## {r['task']}\n")
+        details.append(f"Machine: {r.get('machine')}; versions: {r.get('versions')}.\n")
+        if r.get("notes"):
+            details.extend(f"- {n}" for n in r["notes"])
+            details.append("")
+        details.append("Commands:\n\n```bash\n" + "\n".join(r.get("commands", [])) + "\n```\n")
+    text = (
+        "# Benchmarks\n\n"
+        "Generated by `python -m bench` from `bench/results/*.json`; do not edit by hand.\n"
+        "Quality is the mean ± standard deviation over seeds; speed is training examples per second\n"
+        "of the recipe over a hand-written Keras reference with the same architecture and batch\n"
+        "size, measured in the same invocation; latency is `serving_default` of the SavedModel at\n"
+        "batch 1 (p50 / p99, ms).\n\n"
+        "| task | quality | training speed | latency p50 / p99 ms | quick start s | peak RSS MB | date |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n" + "\n".join(details)
+    )
+    out = REPO / "BENCHMARKS.md"
+    out.write_text(text)
+    return out
