@@ -206,17 +206,6 @@ def as_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def all_keys(cls: type, prefix: str = "") -> list[str]:
-    """Every dotted key a config dataclass accepts."""
-    keys = []
-    for name, tp in section_fields(cls).items():
-        if dataclasses.is_dataclass(tp):
-            keys.extend(all_keys(tp, f"{prefix}{name}."))
-        else:
-            keys.append(f"{prefix}{name}")
-    return keys
-
-
 # --------------------------------------------------------------------------------------------
 # Layers
 
