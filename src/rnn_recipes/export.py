@@ -59,6 +59,7 @@ def write_saved_model(
     model,
     serve: Callable,
     input_signature: list,
+    extra: dict[str, tuple[Callable, list]] | None = None,
 ) -> None:
     """Export ``serve`` (a function of raw inputs using ``model``) as ``serving_default``.
 
@@ -67,6 +68,7 @@ def write_saved_model(
         model: the Keras model whose variables and lookup tables ``serve`` uses.
         serve: a Python function returning a dict of named output tensors.
         input_signature: ``tf.TensorSpec`` list describing the raw inputs.
+        extra: more signatures, name -> (function, input signature), e.g. one taking lengths.
     """
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -74,6 +76,8 @@ def write_saved_model(
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(SIGNATURE, serve, input_signature=input_signature)
+        for name, (fn, signature) in (extra or {}).items():
+            archive.add_endpoint(name, fn, input_signature=signature)
         archive.write_out(str(tmp), verbose=False)
     cudnn = sorted(op for op in saved_model_ops(tmp) if "Cudnn" in op)
     if cudnn:  # pragma: no cover - would be a bug in portable_rnn_kernels

@@ -123,6 +123,31 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str], pa
     plt.close(fig)
 
 
+def plot_spectrogram(
+    matrix: np.ndarray,
+    path: Path,
+    title: str,
+    frame_step: float | None = None,
+    ylabel: str = "band",
+) -> None:
+    """One example's features as an image: ``matrix`` is ``[bands, frames]``, low bands at the
+    bottom; the time axis is in seconds when ``frame_step`` (seconds) is given, else in frames."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    width = matrix.shape[1] * (frame_step or 1)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    image = ax.imshow(
+        matrix, origin="lower", aspect="auto", cmap="magma", extent=(0, width, 0, matrix.shape[0])
+    )
+    fig.colorbar(image, ax=ax)
+    ax.set_xlabel("seconds" if frame_step else "frame")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def format_classification(metrics: dict[str, Any]) -> str:
     """A short human summary of classification metrics."""
     return (

@@ -184,11 +184,7 @@ def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
-    monitored = history.history.get(f"val_{t.monitor}", [])
-    pick = max if t.monitor == "accuracy" else min
-    best_epoch = (
-        pick(range(len(monitored)), key=monitored.__getitem__) + 1 if monitored else epochs_run
-    )
+    best_epoch = early.best_epoch + 1  # its weights were restored by EarlyStopping
 
     log("Evaluating on the test split")
     test = task.evaluate(cfg, data, model)
@@ -216,12 +212,17 @@ def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }
+    run_info = getattr(task, "run_info", None)  # optional: extra top-level sections
+    if run_info is not None:
+        metrics.update(run_info(cfg, data))
 
     log("Exporting model.keras and saved_model/")
     full = task.end_to_end_model(cfg, data, model)
     export.write_keras(full, work / export.KERAS_FILE)
     serve, signature = task.serving(cfg, data, full)
-    export.write_saved_model(work / export.SAVED_MODEL, full, serve, signature)
+    # Optional: tasks may export more signatures (speech adds one taking clip lengths).
+    extra = task.extra_serving(cfg, data, full) if hasattr(task, "extra_serving") else None
+    export.write_saved_model(work / export.SAVED_MODEL, full, serve, signature, extra)
 
     plots = work / "plots"
     plots.mkdir()

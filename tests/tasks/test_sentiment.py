@@ -12,7 +12,7 @@ import pytest
 
 from bench.sentiment import write_rt_polarity_split
 from rnn_recipes.config import load_config
-from rnn_recipes.tasks import sentiment
+from rnn_recipes.tasks import classification, sentiment
 from tests.conftest import TINY, invoke, make_reviews, require_shared, write_csv
 
 
@@ -21,8 +21,8 @@ def _config(*sets: str):
 
 
 def test_integer_labels_sort_numerically():
-    assert sentiment._sort_labels({"10", "2", "1"}) == ["1", "2", "10"]
-    assert sentiment._sort_labels({"pos", "neg", "neu"}) == ["neg", "neu", "pos"]
+    assert classification.sort_labels({"10", "2", "1"}) == ["1", "2", "10"]
+    assert classification.sort_labels({"pos", "neg", "neu"}) == ["neg", "neu", "pos"]
 
 
 def test_explicit_splits_carve_validation_from_train(tmp_path: Path):

@@ -10,6 +10,14 @@ from ..errors import RecipeError
 from ..report import classification_metrics, format_classification, plot_confusion_matrix
 
 
+def sort_labels(labels) -> list[str]:
+    """Class order: integer labels numerically ("2" < "10"), anything else alphabetically."""
+    labels = set(labels)
+    if all(lab.lstrip("-").isdigit() for lab in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
 def records(inputs: list[str], outputs: dict) -> list[dict[str, Any]]:
     """Turn one batch of ``serving_default`` outputs into one record per input."""
     probs = outputs["probabilities"].numpy()

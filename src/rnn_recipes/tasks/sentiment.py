@@ -167,13 +167,6 @@ def _read(config: Config, path: str, need_label: bool = True) -> text_data.TextT
     )
 
 
-def _sort_labels(labels: set[str]) -> list[str]:
-    """Integer labels in numeric order ("2" < "10"), anything else alphabetically."""
-    if all(lab.lstrip("-").isdigit() for lab in labels):
-        return sorted(labels, key=int)
-    return sorted(labels)
-
-
 def _load_tfds(config: Config) -> list[tuple[list[str], list[str]]]:
     """Load a TFDS text classification set with its own splits (downloads on first use)."""
     from .._lazy import tfds
@@ -275,7 +268,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
     d, m, t = config.data, config.model, config.train
     raw, source = load_splits(config, log)
 
-    class_names = list(d.classes) if d.classes else _sort_labels(set(raw["train"][1]))
+    class_names = list(d.classes) if d.classes else classification.sort_labels(set(raw["train"][1]))
     missing = [c for c in class_names if c not in set(raw["train"][1])]
     if d.classes and missing:
         raise RecipeError(
