@@ -64,7 +64,7 @@ def unseen_test_label(tmp):
 
 
 def unknown_recipe(tmp):
-    return ["run", "sentimnet"], "built-in recipes: sentiment"
+    return ["run", "sentimnet"], "built-in recipes: forecast, sentiment, speech"
 
 
 def unknown_key(tmp):
@@ -146,7 +146,7 @@ def recipe_syntax_error(tmp):
 
 def recipe_unknown_task(tmp):
     (tmp / "bad.toml").write_text('task = "translation"\n')
-    return ["run", tmp / "bad.toml"], "known tasks: sentiment"
+    return ["run", tmp / "bad.toml"], "known tasks: forecast, sentiment, speech"
 
 
 def missing_config_file(tmp):

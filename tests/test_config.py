@@ -102,7 +102,9 @@ def test_recipe_syntax_error_gives_line_and_column(tmp_path: Path):
 def test_recipe_with_unknown_or_missing_task(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text('task = "translation"\n')
-    with pytest.raises(ConfigError, match="unknown task 'translation'; known tasks: sentiment"):
+    with pytest.raises(
+        ConfigError, match="unknown task 'translation'; known tasks: forecast, sentiment, speech"
+    ):
         C.load_config(str(bad))
     bad.write_text("[model]\nunits = 3\n")
     with pytest.raises(ConfigError, match='task = "NAME"'):

@@ -71,6 +71,19 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
     ).stdout.split()
     assert where[0].startswith(str(venv)), where  # the wheel's copy, not the checkout
     assert where[1] == "True"
+    demo = subprocess.run(
+        [
+            str(bindir / "python"),
+            "-c",
+            "import importlib.resources as r; d = r.files('rnn_recipes') / 'samples'; "
+            "print(len(list((d / 'speech_vowels').iterdir())), (d / 'forecast_demo.csv').is_file())",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout.split()
+    assert int(demo[0]) >= 100 and demo[1] == "True"  # demo data in sub-folders ships too
 
     listed = subprocess.run(
         [str(bindir / "rnn-recipes"), "list"],
@@ -79,7 +92,8 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
         text=True,
         cwd=tmp_path,
     )
-    assert listed.stdout.startswith("sentiment ")
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names == ["forecast", "sentiment", "speech"]
     shown = subprocess.run(
         [str(bindir / "rnn-recipes"), "show", "sentiment"],
         check=True,

@@ -68,9 +68,11 @@ def _filter_native_stderr() -> None:
 
 def _quiet_tensorflow() -> None:
     # TensorFlow's C++ start-up chatter (oneDNN, CUDA stubs, CPU features) drowns the stage lines
-    # a user should read. A user who wants it back sets TF_CPP_MIN_LOG_LEVEL themselves.
-    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # a user should read.
+    # Since TF 2.17 the start-up lines ignore TF_CPP_MIN_LOG_LEVEL, so filter them unless the
+    # user asked for native logs (level 0, or RNN_RECIPES_NATIVE_LOGS=1).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
         _filter_native_stderr()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 

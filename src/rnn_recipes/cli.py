@@ -199,13 +199,16 @@ def _expand_inputs(inputs: tuple[str, ...]) -> list[str]:
 def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool, output: Path | None) -> None:
     """Predict with the exported model of RUN_DIR.
 
-    INPUTS are raw inputs (texts for sentiment); '-' reads lines from stdin and @FILE reads
-    lines from a file.
+    INPUTS are raw inputs: texts for sentiment, .wav/.npy files for speech, a CSV whose last
+    rows are the history for forecast. '-' reads lines from stdin and @FILE reads lines from a
+    file.
 
     \b
     Examples:
       rnn-recipes predict runs/sentiment-20260101-120000 "what a delight" "dull and slow"
       cat reviews.txt | rnn-recipes predict runs/sentiment-20260101-120000 - --json
+      rnn-recipes predict runs/speech-20260101-120000 a.wav b.wav
+      rnn-recipes predict runs/forecast-20260101-120000 recent.csv -o forecasts/
     """
     from . import runner
 

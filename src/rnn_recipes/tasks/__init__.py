@@ -30,6 +30,8 @@ from ..errors import ConfigError
 
 _TASKS = {
     "sentiment": "rnn_recipes.tasks.sentiment",
+    "speech": "rnn_recipes.tasks.speech",
+    "forecast": "rnn_recipes.tasks.forecast",
 }
 
 

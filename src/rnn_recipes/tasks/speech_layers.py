@@ -1,0 +1,188 @@
+"""Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, and SpecAugment.
+
+This module imports Keras and TensorFlow when it is imported (the layer classes must exist to be
+registered), so :mod:`rnn_recipes.tasks.speech` imports it only when it builds or loads a model.
+To reload a speech run's ``model.keras`` yourself::
+
+    import keras
+    import rnn_recipes.tasks.speech_layers  # registers rnn_recipes>AudioFeatures, >SpecAugment
+
+    model = keras.saving.load_model("runs/speech-.../model.keras")  # safe_mode stays on
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+# log(0) is -inf: a floor on the mel energies keeps silent frames finite (-13.8 in log units).
+LOG_FLOOR = 1e-6
+
+
+def frame_count(lengths, frame_length: int, frame_step: int):
+    """Frames an STFT without end padding takes from clips of ``lengths`` samples (at least 1)."""
+    n = 1 + (lengths - frame_length) // frame_step
+    return tf.maximum(n, 1)
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class AudioFeatures(keras.layers.Layer):
+    """Zero-padded waveforms ``[batch, samples]`` -> log-mel or MFCC frames ``[batch, frames, k]``.
+
+    A clip's length is taken as its last non-zero sample (batches are zero-padded at the end).
+    Frames past a clip's end are set to exactly zero, which is what the model's ``Masking``
+    layer reads as padding, so cached training features and the exported model agree.
+
+    Steps: STFT (Hann window) -> power spectrum -> mel filterbank -> log -> optional DCT (MFCC).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        frame_length: int = 400,
+        frame_step: int = 160,
+        fft_length: int = 512,
+        mel_bins: int = 40,
+        fmin: float = 20.0,
+        fmax: float | None = None,
+        mfcc: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sample_rate = int(sample_rate)
+        self.frame_length = int(frame_length)
+        self.frame_step = int(frame_step)
+        self.fft_length = int(fft_length)
+        self.mel_bins = int(mel_bins)
+        self.fmin = float(fmin)
+        self.fmax = float(fmax) if fmax else self.sample_rate / 2.0
+        self.mfcc = int(mfcc)  # 0: log-mel; n > 0: the first n MFCCs
+        self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins=self.mel_bins,
+            num_spectrogram_bins=self.fft_length // 2 + 1,
+            sample_rate=self.sample_rate,
+            lower_edge_hertz=self.fmin,
+            upper_edge_hertz=self.fmax,
+        )
+
+    @property
+    def features(self) -> int:
+        return self.mfcc or self.mel_bins
+
+    def call(self, waveform):
+        waveform = tf.convert_to_tensor(waveform, tf.float32)
+        # Samples up to the last non-zero one: the clip; the rest is batch padding.
+        nonzero = tf.cast(tf.not_equal(waveform, 0.0), tf.int32)
+        samples = tf.shape(waveform)[1]
+        lengths = samples - tf.argmax(tf.reverse(nonzero, axis=[1]), axis=1, output_type=tf.int32)
+        lengths = tf.where(tf.reduce_any(nonzero > 0, axis=1), lengths, 0)
+        # A batch shorter than one frame still gives one (zero-padded) frame.
+        waveform = tf.pad(waveform, [[0, 0], [0, tf.maximum(self.frame_length - samples, 0)]])
+        stft = tf.signal.stft(
+            waveform,
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.fft_length,
+            window_fn=tf.signal.hann_window,
+            pad_end=False,
+        )
+        power = tf.math.square(tf.abs(stft))
+        mel = tf.tensordot(power, self.mel_matrix, 1)
+        feats = tf.math.log(mel + LOG_FLOOR)
+        if self.mfcc:
+            feats = tf.signal.mfccs_from_log_mel_spectrograms(feats)[..., : self.mfcc]
+        frames = frame_count(lengths, self.frame_length, self.frame_step)
+        valid = tf.sequence_mask(frames, tf.shape(feats)[1], dtype=feats.dtype)
+        return feats * valid[:, :, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, self.features)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sample_rate": self.sample_rate,
+            "frame_length": self.frame_length,
+            "frame_step": self.frame_step,
+            "fft_length": self.fft_length,
+            "mel_bins": self.mel_bins,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "mfcc": self.mfcc,
+        }
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment-style masking (Park et al., 2019), in training only.
+
+    Sets ``time_masks`` random runs of up to ``time_width`` frames and ``freq_masks`` runs of up
+    to ``freq_width`` feature channels to zero (the mean, after normalization). At inference it
+    passes its input through unchanged. Keeps the incoming padding mask.
+    """
+
+    def __init__(self, time_masks=0, time_width=10, freq_masks=0, freq_width=8, seed=0, **kw):
+        super().__init__(**kw)
+        self.time_masks, self.time_width = int(time_masks), int(time_width)
+        self.freq_masks, self.freq_width = int(freq_masks), int(freq_width)
+        self.seed = int(seed)
+        self.supports_masking = True
+        self.generator = keras.random.SeedGenerator(self.seed)
+
+    def _stripes(self, batch, size, count, width):
+        """[batch, size] float: 0 inside ``count`` random stripes of up to ``width``, else 1."""
+        keep = tf.ones((batch, size))
+        positions = tf.range(size)[None, :]
+        for _ in range(count):
+            u = keras.random.uniform((2, batch, 1), seed=self.generator)
+            w = tf.cast(tf.floor(u[0] * (width + 1)), tf.int32)
+            start = tf.cast(
+                tf.floor(u[1] * tf.cast(tf.maximum(size - w, 0) + 1, u.dtype)), tf.int32
+            )
+            hit = (positions >= start) & (positions < start + w)
+            keep = keep * (1.0 - tf.cast(hit, keep.dtype))
+        return keep
+
+    def call(self, x, training=None, mask=None):
+        if not training or not (self.time_masks or self.freq_masks):
+            return x
+        shape = tf.shape(x)
+        keep_t = self._stripes(shape[0], shape[1], self.time_masks, self.time_width)
+        keep_f = self._stripes(shape[0], shape[2], self.freq_masks, self.freq_width)
+        return x * tf.cast(keep_t[:, :, None] * keep_f[:, None, :], x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "time_masks": self.time_masks,
+            "time_width": self.time_width,
+            "freq_masks": self.freq_masks,
+            "freq_width": self.freq_width,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class UtteranceNorm(keras.layers.Layer):
+    """Subtract each clip's mean frame (over its unmasked frames): cepstral mean normalization.
+
+    A fixed microphone or channel colouring adds a constant to every log-mel (or MFCC) frame of a
+    clip; removing the clip's mean removes it. Keeps the incoming padding mask.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        if mask is None:
+            return x - tf.reduce_mean(x, axis=1, keepdims=True)
+        weight = tf.cast(mask, x.dtype)[:, :, None]
+        count = tf.maximum(tf.reduce_sum(weight, axis=1, keepdims=True), 1.0)
+        return x - tf.reduce_sum(x * weight, axis=1, keepdims=True) / count
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

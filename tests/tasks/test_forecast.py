@@ -1,0 +1,505 @@
+"""The forecast task: scaling without leakage, baselines, the run folder, export, predict,
+evaluate, bad input, the quick start and a short ETTh1 run."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_recipes.config import load_config
+from rnn_recipes.tasks import forecast
+from tests.conftest import invoke, require_shared, tree_snapshot
+
+LOOKBACK, HORIZON = 48, 12
+# A model small enough that an epoch takes about a second.
+TINY = [
+    "--set",
+    f"model.lookback={LOOKBACK}",
+    "--set",
+    f"model.horizon={HORIZON}",
+    "--set",
+    "model.segment_length=12",
+    "--set",
+    "model.units=8",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "train.verbose=quiet",
+]
+
+
+def make_series(n: int = 600, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Hourly: two targets with a daily cycle around different levels, plus a covariate."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    daily = np.sin(2 * np.pi * t / 24)
+    a = 100 + 10 * daily + rng.normal(0, 1, n)
+    b = 5 + 2 * np.roll(daily, 3) + rng.normal(0, 0.2, n)
+    cov = 20 + 5 * daily + rng.normal(0, 0.5, n)
+    start = dt.datetime(2024, 3, 1)
+    stamps = [(start + dt.timedelta(hours=int(i))).isoformat(sep=" ") for i in t]
+    return stamps, np.stack([a, b, cov], axis=1)
+
+
+def write_series(path: Path, stamps, values, header=("date", "a", "b", "cov")) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for stamp, row in zip(stamps, values):
+            writer.writerow([stamp, *(f"{v:.4f}" for v in row)])
+    return path
+
+
+def _config(path: Path, *sets: str):
+    return load_config("forecast", sets=[*TINY[1::2], f"data.path={path}", *sets]).config
+
+
+# --- data and scaling --------------------------------------------------------------------------
+
+
+def test_scaling_uses_training_rows_only(tmp_path: Path):
+    stamps, values = make_series(300)
+    values[210:] += 1000.0  # validation and test rows far away: any leak would move the mean
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    cfg = _config(path, "data.split=[210, 40, 50]")
+    data = forecast.make_datasets(cfg, log=lambda *_: None)
+    np.testing.assert_allclose(data.scaler.mean, values[:210].mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(data.scaler.std, values[:210].std(axis=0), rtol=1e-4)
+    assert data.inputs == data.targets == ["a", "b", "cov"]  # default: every numeric column
+    assert data.counts["test"] == {"rows": 50, "windows": 50 - HORIZON + 1}
+    # The test pipeline yields exactly the NumPy windows, in order.
+    x, y = data.windows("test")
+    got = np.concatenate([b[1].numpy() for b in data.test])
+    np.testing.assert_allclose(got, y)
+    np.testing.assert_allclose(y[0, 0], data.scaled[250, :3])  # first test target = first test row
+    np.testing.assert_allclose(x[0, -1], data.scaled[249])  # read from the validation rows
+
+
+def test_covariates_come_after_the_targets(tmp_path: Path):
+    stamps, values = make_series(300)
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    cfg = _config(path, 'data.target_columns=["b"]', 'data.input_columns=["cov", "b"]')
+    data = forecast.make_datasets(cfg, log=lambda *_: None)
+    assert data.inputs == ["b", "cov"] and data.targets == ["b"]
+    _, y = data.windows("train")
+    assert y.shape[2] == 1
+
+
+# --- baselines on a hand-checked toy series ----------------------------------------------------
+
+
+def test_baselines_on_a_toy_series():
+    x = np.array([[[1.0], [2.0], [3.0], [4.0], [5.0]]])  # one window, lookback 5
+    np.testing.assert_array_equal(forecast.repeat_last(x, 3, 1)[0, :, 0], [5, 5, 5])
+    # season 2: the last season is (4, 5), repeated: 4, 5, 4
+    np.testing.assert_array_equal(forecast.seasonal_naive(x, 3, 1, 2)[0, :, 0], [4, 5, 4])
+    skipped = forecast.baseline_forecasts(x, 3, 1, 7)["seasonal_naive"]
+    assert skipped == "season 7 is longer than the lookback 5"
+
+    actual = np.array([[[6.0], [7.0], [8.0]]])
+    block = forecast.error_block(
+        forecast.repeat_last(x, 3, 1), actual, np.array([10.0]), np.array([2.0]), ["v"]
+    )
+    # errors -1, -2, -3: MSE 14/3, MAE 2; in original units (std 2) MSE 56/3, MAE 4
+    assert block["mse"] == pytest.approx(14 / 3, rel=1e-5) and block["mae"] == 2
+    assert block["original_mse"] == pytest.approx(56 / 3, rel=1e-5)
+    assert block["original_mae"] == 4
+    assert block["per_step"]["mse"] == [1, 4, 9]
+    assert block["per_column"]["v"]["per_step"]["original_mae"] == [2, 4, 6]
+
+
+def test_linear_baseline_recovers_an_exact_linear_rule():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6, 2))
+    y = np.stack([x[:, -1, :] + x[:, -2, :], 2 * x[:, 0, :] - 1], axis=1)  # [200, 2 steps, 2]
+    weights, ridges = forecast.fit_linear((x, y), (x[:50], y[:50]))
+    np.testing.assert_allclose(forecast.apply_linear(x, weights), y, atol=1e-3)
+    assert len(ridges) == 2
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
+    """Stacked LSTM, uneven segments: at initialisation the output is RevIN + the fitted skip
+    exactly (the RNN branch starts at zero), and the layer survives a save/load round trip."""
+    import keras
+
+    stamps, values = make_series(400)
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    cfg = _config(
+        path,
+        'model.cell="lstm"',
+        "model.layers=2",
+        "model.segment_length=10",  # 48 = 4 x 10 + 8 padded; 12 = 10 + 2 cut
+        'data.target_columns=["a", "b"]',
+        'data.input_columns=["a", "b", "cov"]',
+    )
+    data = forecast.make_datasets(cfg, log=lambda *_: None)
+    model = forecast.build_model(cfg, data)
+    x, _ = data.windows("validation")
+    got = np.asarray(model.predict(x, verbose=0))
+    assert got.shape == (len(x), HORIZON, 2)
+
+    layer = model.get_layer("segrnn")
+    assert layer.mix is not None  # "auto": a covariate (cov) turns channel mixing on
+    kernel, bias = layer.skip.get_weights()
+    mean = x.mean(axis=1, keepdims=True)
+    std = np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+    norm = (x - mean) / std  # gamma 1, beta 0 at initialisation
+    expected = np.einsum("blc,lh->bhc", norm, kernel) + bias[None, :, None]
+    expected = (expected * std + mean)[:, :, :2]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), got, atol=1e-5)
+
+
+# --- a tiny end-to-end run shared by the tests below -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """(run folder, the CSV it trained on, the stamps and values) from one tiny run."""
+    root = tmp_path_factory.mktemp("forecast")
+    stamps, values = make_series()
+    data = write_series(root / "series.csv", stamps, values)
+    out = root / "run"
+    result = invoke(
+        "run",
+        "forecast",
+        "--data",
+        data,
+        *TINY,
+        "--set",
+        "data.fill=ffill",
+        "--epochs",
+        "2",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Test: MSE" in result.output and "repeat-last" in result.output
+    return out, data, stamps, values
+
+
+def test_run_folder_and_metrics(tiny_run):
+    out, _, _, _ = tiny_run
+    for name in [
+        "config.toml",
+        "metrics.json",
+        "history.csv",
+        "model.keras",
+        "saved_model/saved_model.pb",
+        "plots/learning_curves.png",
+        "plots/error_by_horizon.png",
+        "plots/forecast_examples.png",
+    ]:
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["windows"] == 120 - HORIZON + 1 == metrics["counts"]["test"]["windows"]
+    for block in [
+        test,
+        *(test["baselines"][b] for b in ("repeat_last", "seasonal_naive", "linear")),
+    ]:
+        assert {"mse", "mae", "original_mse", "original_mae", "per_step", "per_column"} <= set(
+            block
+        )
+        assert len(block["per_step"]["mse"]) == HORIZON
+        assert set(block["per_column"]) == {"a", "b", "cov"}
+        assert len(block["per_column"]["a"]["per_step"]["original_mae"]) == HORIZON
+    assert test["baselines"]["seasonal_naive"]["season"] == 24  # inferred: hourly
+    assert set(test["beats"]) == {"repeat_last", "seasonal_naive", "linear"}
+    assert metrics["data"]["frequency"] == "1h" and metrics["data"]["season"] == 24
+    assert metrics["data"]["split_rows"]["test"] == [480, 600]
+    assert metrics["train"]["seconds"] > 0 and metrics["train"]["examples_per_second"] > 0
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:3] == ["epoch", "loss", "mae"] and len(history) == 3
+
+
+def test_saved_model_round_trip_in_a_fresh_process(tiny_run):
+    """Raw windows in original units in, forecasts in original units out; no rnn_recipes import,
+    no GPU-only ops."""
+    out, data, stamps, values = tiny_run
+    code = f"""
+import csv, json, sys
+import numpy as np
+import tensorflow as tf
+rows = list(csv.reader(open({str(data)!r})))[1:]
+x = np.array([[float(v) for v in r[1:]] for r in rows], dtype=np.float32)
+windows = np.stack([x[-{LOOKBACK}:], x[-{LOOKBACK} - 100:-100]])
+serve = tf.saved_model.load({str(out / "saved_model")!r}).signatures["serving_default"]
+res = serve(window=tf.constant(windows))
+print(json.dumps({{
+    "forecast": res["forecast"].numpy().tolist(),
+    "columns": [c.decode() for c in res["target_columns"].numpy()[0]],
+    "rnn_recipes": any(k.startswith("rnn_recipes") for k in sys.modules),
+}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["rnn_recipes"] is False and got["columns"] == ["a", "b", "cov"]
+    served = np.array(got["forecast"])
+    assert served.shape == (2, HORIZON, 3)
+    # Original units: each column's forecast sits at that column's level (a ~100, b ~5, cov ~20).
+    level = values.mean(axis=0)
+    assert np.all(np.abs(served.mean(axis=(0, 1)) - level) < 0.5 * values.std(axis=0) + 1)
+
+    # The same numbers as model.keras, and as the trained core fed the scaled window by hand.
+    import keras
+
+    forecast.register_layers()
+    full = keras.saving.load_model(out / "model.keras")
+    windows = np.stack([values[-LOOKBACK:], values[-LOOKBACK - 100 : -100]]).astype(np.float32)
+    windows = np.round(windows, 4)  # what the CSV holds
+    np.testing.assert_allclose(full.predict(windows, verbose=0), served, atol=1e-4, rtol=1e-4)
+    scaler = json.loads((out / "metrics.json").read_text())["data"]["scaler"]
+    mean = np.array([scaler[c]["mean"] for c in ["a", "b", "cov"]])
+    std = np.array([scaler[c]["std"] for c in ["a", "b", "cov"]])
+    core = full.get_layer("segrnn_gru")
+    scaled = np.asarray(core.predict(((windows - mean) / std).astype(np.float32), verbose=0))
+    np.testing.assert_allclose(scaled * std + mean, served, atol=1e-3, rtol=1e-4)
+
+    from rnn_recipes.export import saved_model_ops
+
+    ops = saved_model_ops(out / "saved_model")
+    assert ops and not [op for op in ops if "Cudnn" in op]
+
+
+def test_predict_writes_a_forecast_csv_with_future_timestamps_and_a_plot(tiny_run, tmp_path):
+    out, data, stamps, values = tiny_run
+    recent = write_series(tmp_path / "recent.csv", stamps[-100:], values[-100:])
+    result = invoke("predict", out, recent, "-o", tmp_path / "fc")
+    assert result.exit_code == 0, result.output
+    assert f"{HORIZON} steps of a, b, cov from 2024-03-26 00:00:00" in result.stdout
+    rows = list(csv.reader((tmp_path / "fc" / "recent-forecast.csv").open()))
+    assert rows[0] == ["date", "a", "b", "cov"] and len(rows) == HORIZON + 1
+    assert rows[1][0] == "2024-03-26 00:00:00" and rows[-1][0] == "2024-03-26 11:00:00"
+    assert (tmp_path / "fc" / "recent-forecast.png").stat().st_size > 1000
+    assert 80 < float(rows[1][1]) < 120  # original units
+
+    result = invoke("predict", out, recent, "-o", tmp_path / "fc", "--json")
+    record = json.loads(result.stdout)
+    assert record["timestamps"][0] == "2024-03-26 00:00:00"
+    assert len(record["forecast"]["b"]) == HORIZON
+    assert record["forecast"]["a"][0] == pytest.approx(float(rows[1][1]), rel=1e-4)
+
+
+def test_evaluate_matches_the_run_on_the_same_windows(tiny_run, tmp_path):
+    """The test span (lookback rows early) through the exported model gives the run's figures."""
+    out, _, stamps, values = tiny_run
+    span = write_series(tmp_path / "test.csv", stamps[480 - LOOKBACK :], values[480 - LOOKBACK :])
+    result = invoke("evaluate", out, "--data", span, "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    assert got["windows"] == test["windows"]
+    assert got["mse"] == pytest.approx(test["mse"], rel=1e-3)
+    assert got["original_mae"] == pytest.approx(test["original_mae"], rel=1e-3)
+    assert got["baselines"]["repeat_last"]["mse"] == pytest.approx(
+        test["baselines"]["repeat_last"]["mse"], rel=1e-3
+    )
+    text = invoke("evaluate", out, "--data", span).stdout
+    assert "MSE" in text and "repeat-last" in text and "original units" in text
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def _csv(tmp: Path, text: str, name: str = "s.csv") -> Path:
+    (tmp / name).write_text(text, encoding="utf-8")
+    return tmp / name
+
+
+def _good(tmp: Path, n: int = 600) -> Path:
+    stamps, values = make_series(n)
+    return write_series(tmp / "good.csv", stamps, values)
+
+
+def missing_time_column(tmp, run):
+    path = _csv(tmp, "time,a\n2024-01-01,1\n2024-01-02,2\n")
+    return ["run", "forecast", "--data", path], "no time column 'date'; columns found: time, a"
+
+
+def unparsable_timestamp(tmp, run):
+    path = _csv(tmp, "date,a\n2024-01-01,1\n2024-13-45,2\n")
+    return ["run", "forecast", "--data", path], "row 2 (line 3): cannot parse '2024-13-45'"
+
+
+def non_increasing_timestamps(tmp, run):
+    path = _csv(tmp, "date,a\n2024-01-02,1\n2024-01-03,1\n2024-01-01,2\n")
+    return ["run", "forecast", "--data", path], "row 3 (line 4): timestamp 2024-01-01 goes back"
+
+
+def duplicate_timestamps(tmp, run):
+    path = _csv(tmp, "date,a\n2024-01-01,1\n2024-01-01,2\n")
+    return ["run", "forecast", "--data", path], "row 2 (line 3): timestamp 2024-01-01 repeats"
+
+
+def non_numeric_target(tmp, run):
+    path = _csv(tmp, "date,a,kind\n2024-01-01,1,x\n2024-01-02,2,y\n")
+    args = ["run", "forecast", "--data", path, "--set", 'data.target_columns=["kind"]']
+    return args, "column 'kind' of"
+
+
+def nan_without_fill(tmp, run):
+    stamps, values = make_series()
+    values[100, 1] = np.nan
+    path = write_series(tmp / "nan.csv", stamps, values)
+    return ["run", "forecast", "--data", path], "column 'b' of"
+
+
+def series_too_short(tmp, run):
+    path = _good(tmp, 100)
+    return (
+        ["run", "forecast", "--data", path],
+        "train has 70 and needs 60, validation has 10 and needs 12, test has 20 and needs 12",
+    )
+
+
+def horizon_zero(tmp, run):
+    return ["run", "forecast", "--set", "model.horizon=0"], "model.horizon must be at least 1"
+
+
+def lookback_negative(tmp, run):
+    return ["run", "forecast", "--set", "model.lookback=-5"], "model.lookback must be at least 1"
+
+
+def monitor_accuracy(tmp, run):
+    return ["run", "forecast", "--set", "train.monitor=accuracy"], 'train.monitor must be "loss"'
+
+
+def bad_split(tmp, run):
+    return ["run", "forecast", "--set", "data.split=[0.8, 0.2]"], "data.split takes three numbers"
+
+
+def predict_other_columns(tmp, run):
+    stamps, values = make_series(60)
+    path = write_series(tmp / "other.csv", stamps, values, header=("date", "a", "b", "temp"))
+    return ["predict", run, path, "-o", tmp / "fc"], "lacks column(s) cov that the model"
+
+
+def predict_too_few_rows(tmp, run):
+    stamps, values = make_series(30)
+    path = write_series(tmp / "few.csv", stamps, values)
+    return ["predict", run, path, "-o", tmp / "fc"], "has 30 rows; the model needs the last 48"
+
+
+def evaluate_too_few_rows(tmp, run):
+    stamps, values = make_series(50)
+    path = write_series(tmp / "few.csv", stamps, values)
+    return ["evaluate", run, "--data", path], "has 50 rows; evaluating needs at least"
+
+
+CASES = [
+    missing_time_column,
+    unparsable_timestamp,
+    non_increasing_timestamps,
+    duplicate_timestamps,
+    non_numeric_target,
+    nan_without_fill,
+    series_too_short,
+    horizon_zero,
+    lookback_negative,
+    monitor_accuracy,
+    bad_split,
+    predict_other_columns,
+    predict_too_few_rows,
+    evaluate_too_few_rows,
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input(case, tmp_path: Path, tiny_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default runs/ folder would land here and be caught
+    run = tiny_run[0]
+    args, expected = case(tmp_path, run)
+    before, run_before = tree_snapshot(tmp_path), tree_snapshot(run)
+    if args[0] == "run":
+        args = [*args[:2], *TINY, *args[2:]]  # the case's own options come last and win
+    result = invoke(*args)
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.output and "unexpected" not in lines[0]
+    assert tree_snapshot(tmp_path) == before
+    assert tree_snapshot(run) == run_before
+
+
+# --- the quick start and real data -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_quick_start_beats_repeat_last_in_time(tmp_path: Path):
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnn_recipes.cli", "run", "forecast", "-o", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Test: MSE" in proc.stdout
+    # Timing is a benchmark figure (python -m bench), never a test assertion.
+    print(f"quick start took {seconds:.0f} s")
+    test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+    assert test["beats"]["repeat_last"], test["baselines"]["repeat_last"]["mse"]
+    assert test["beats"]["seasonal_naive"]
+    print(f"forecast quick start: {seconds:.0f} s, MSE {test['mse']:.4f}")
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_etth1_short_run_beats_repeat_last(tmp_path: Path):
+    """The standard ETTh1 split, horizon 24, a couple of epochs: must beat repeat-last."""
+    path = require_shared("timeseries", "ett", "ETTh1.csv")
+    out = tmp_path / "run"
+    started = time.perf_counter()
+    result = invoke(
+        "run",
+        "forecast",
+        "--data",
+        path,
+        "--set",
+        "data.split=[8640, 2880, 2880]",
+        "--set",
+        "model.lookback=96",
+        "--set",
+        "model.horizon=24",
+        "--set",
+        "model.segment_length=24",
+        "--set",
+        "model.units=128",
+        "--set",
+        "train.verbose=quiet",
+        "--epochs",
+        "3",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["test"]
+    assert metrics["counts"]["test"] == {"rows": 2880, "windows": 2880 - 24 + 1}
+    assert test["beats"]["repeat_last"], test
+    assert test["mse"] < 0.45, test["mse"]
+    print(
+        f"ETTh1 96->24, 3 epochs: MSE {test['mse']:.4f} (repeat-last "
+        f"{test['baselines']['repeat_last']['mse']:.4f}, linear "
+        f"{test['baselines']['linear']['mse']:.4f}) in {time.perf_counter() - started:.0f} s"
+    )

@@ -1,0 +1,708 @@
+"""The speech task: every data route and split rule, export on raw waveforms, bad input, real data.
+
+Fixtures are tiny generated clips: each class is a tone at its own pitch with a little noise,
+named ``{label}_{speaker}_{take}.wav`` like FSDD, so a 4-unit GRU learns them in a few epochs.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_recipes.config import load_config
+from rnn_recipes.data import audio
+from rnn_recipes.tasks import speech
+from tests.conftest import invoke, require_shared, tree_snapshot
+
+RATE = 8000
+PITCH = {"low": 300.0, "mid": 900.0, "high": 2000.0}
+SPEAKERS = ("amy", "bo", "cy", "dee", "ed")
+REGEX = r"^(?P<label>[a-z]+)_(?P<speaker>[a-z]+)_\d+\.wav$"
+TINY = [
+    "--set",
+    "model.units=4",
+    "--set",
+    "model.layers=1",
+    "--set",
+    "features.mel_bins=8",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.verbose=quiet",
+]
+QUIET = lambda *_: None  # noqa: E731
+
+
+def clip(label: str, seed: int, seconds: float | None = None, rate: int = RATE) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(rate * (seconds or rng.uniform(0.08, 0.2)))
+    t = np.arange(n) / rate
+    f = PITCH[label] * rng.uniform(0.95, 1.05)
+    return 0.4 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(n)
+
+
+def make_wavs(
+    folder: Path,
+    labels=("low", "high"),
+    speakers=SPEAKERS,
+    takes: int = 4,
+    layout: str = "regex",
+    rate: int = RATE,
+) -> Path:
+    """``{label}_{speaker}_{take}.wav`` files, flat (regex) or one sub-folder per label."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = 0
+    for label in labels:
+        for speaker in speakers:
+            for take in range(takes):
+                where = folder / label if layout == "folders" else folder
+                where.mkdir(exist_ok=True)
+                seed += 1
+                audio.write_wav(where / f"{label}_{speaker}_{take}.wav", clip(label, seed), rate)
+    return folder
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _config(*sets: str):
+    return load_config("speech", sets=[*TINY[1::2], "data.sample_rate=8000", *sets]).config
+
+
+def _prepared(*sets: str):
+    return speech.make_datasets(_config(*sets), log=QUIET)
+
+
+# --- data routes and split rules ------------------------------------------------------------
+
+
+def test_regex_folder_ratio_split_is_stratified(tmp_path: Path):
+    data = _prepared(f"data.path={make_wavs(tmp_path / 'w', takes=4)}", f"data.label_regex={REGEX}")
+    assert data.class_names == ["high", "low"]
+    assert data.counts["test"] == {"high": 2, "low": 2}  # 10% of 20 per class
+    assert data.counts["train"] == {"high": 16, "low": 16}
+    assert data.kind == "wav" and data.feature_count == 8
+    assert set(data.splits["train"].speakers) == set(SPEAKERS)
+
+
+def test_subfolder_layout(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", labels=("low", "mid", "high"), layout="folders")
+    data = _prepared(f"data.path={folder}")
+    assert data.class_names == ["high", "low", "mid"]
+    assert data.train_examples == 48  # 60 clips, 6 to validation and 6 to test
+
+
+def test_test_regex_sends_matching_files_to_test(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", takes=5)
+    data = _prepared(
+        f"data.path={folder}", f"data.label_regex={REGEX}", r"data.test_regex=_[0-1]\.wav$"
+    )
+    test_names = [Path(n).name for n in data.splits["test"].names]
+    assert len(test_names) == 2 * 5 * 2 and all(
+        n.endswith(("_0.wav", "_1.wav")) for n in test_names
+    )
+    others = data.splits["train"].names + data.splits["validation"].names
+    assert not any(Path(n).name.endswith(("_0.wav", "_1.wav")) for n in others)
+    assert len(data.splits["validation"].names) == 4  # 10% of 15 non-test files per class, rounded
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_group_by_speaker_is_speaker_disjoint(tmp_path: Path, seed: int):
+    folder = make_wavs(tmp_path / "w", speakers=("a", "b", "c", "d", "e", "f"), takes=2)
+    data = _prepared(
+        f"data.path={folder}",
+        f"data.label_regex={REGEX}",
+        "data.group_by=speaker",
+        "data.validation_split=0.2",
+        "data.test_split=0.2",
+        f"train.seed={seed}",
+    )
+    owners = {name: set(data.splits[name].speakers) for name in ("train", "validation", "test")}
+    assert all(owners.values())
+    assert not owners["train"] & owners["validation"]
+    assert not owners["train"] & owners["test"]
+    assert not owners["validation"] & owners["test"]
+
+
+def test_group_by_speaker_with_test_regex_carves_validation_by_speaker(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", speakers=("a", "b", "c", "d", "e", "f"), takes=3)
+    lines = []
+    cfg = _config(
+        f"data.path={folder}",
+        f"data.label_regex={REGEX}",
+        r"data.test_regex=_0\.wav$",
+        "data.group_by=speaker",
+    )
+    data = speech.make_datasets(cfg, log=lines.append)
+    assert all(Path(n).name.endswith("_0.wav") for n in data.splits["test"].names)
+    assert not set(data.splits["train"].speakers) & set(data.splits["validation"].speakers)
+    assert any("in both train and test" in line for line in lines)
+
+
+def test_manifest_split_column_and_relative_paths(tmp_path: Path):
+    make_wavs(tmp_path / "clips", takes=3)
+    rows = []
+    for p in sorted((tmp_path / "clips").glob("*.wav")):
+        label, speaker, take = p.stem.split("_")
+        split = {"0": "train", "1": "train", "2": "test"}[take]
+        rows.append({"path": f"clips/{p.name}", "label": label, "speaker": speaker, "split": split})
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    data = _prepared(f"data.manifest={manifest}", "data.validation_split=0.2")
+    assert len(data.splits["test"].names) == 10
+    assert all(n.endswith("_2.wav") for n in data.splits["test"].names)
+    assert len(data.splits["validation"].names) == 4  # carved from train: 20% of 20
+    # a .csv given as data.path is read as a manifest too
+    data = _prepared(f"data.path={manifest}")
+    assert len(data.splits["test"].names) == 10
+
+
+def test_resampled_files_are_noted(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", takes=3)
+    audio.write_wav(folder / "low_zed_0.wav", clip("low", 99, rate=16000), 16000)
+    lines = []
+    speech.make_datasets(
+        _config(f"data.path={folder}", f"data.label_regex={REGEX}"), log=lines.append
+    )
+    assert "  note: resampled 1 file(s) from 16000 Hz to 8000 Hz" in lines
+
+
+def test_features_ignore_padding_and_frames_match_the_cache(tmp_path: Path):
+    """The batched feature layer gives a clip the same frames whatever the batch padding."""
+    cfg = _config(f"data.path={tmp_path}")
+    layer = speech.feature_layer(cfg)
+    a, b = clip("low", 1, 0.1).astype(np.float32), clip("high", 2, 0.3).astype(np.float32)
+    alone = speech.compute_features(layer, [a])[0]
+    together = speech.compute_features(layer, [a, b])
+    np.testing.assert_allclose(together[0], alone, atol=1e-5)
+    assert len(alone) == 1 + (800 - 200) // 80  # 100 ms at 8 kHz, 25 ms frames, 10 ms hop
+    padded = np.zeros((1, 2400), np.float32)
+    padded[0, :800] = a
+    full = np.asarray(layer(padded))[0]
+    np.testing.assert_allclose(full[: len(alone)], alone, atol=1e-5)
+    assert not full[len(alone) :].any()  # frames past the clip are exactly zero (masked)
+
+
+def test_mfcc_kind_gives_its_coefficients(tmp_path: Path):
+    cfg = _config(f"data.path={tmp_path}", 'features.kind="mfcc"', "features.mfcc=5")
+    frames = speech.compute_features(speech.feature_layer(cfg), [clip("mid", 3, 0.1)])[0]
+    assert frames.shape == (8, 5) and np.isfinite(frames).all()
+
+
+def test_pipeline_pads_per_batch(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", takes=4)
+    audio.write_wav(folder / "low_amy_9.wav", clip("low", 7, 0.6), RATE)
+    data = _prepared(f"data.path={folder}", f"data.label_regex={REGEX}", "data.test_split=0.05")
+    widths = [x.shape[1] for x, _ in data.train]
+    assert max(widths) > 50 and min(widths) < 25  # padded to each batch's longest, not all to 57
+    assert sum(len(y) for _, y in data.train) == data.train_examples
+
+
+def test_spec_augment_masks_stripes_in_training_only():
+    import keras
+
+    from rnn_recipes.tasks.speech_layers import SpecAugment
+
+    x = np.ones((4, 50, 16), np.float32)
+    layer = SpecAugment(time_masks=2, time_width=10, freq_masks=2, freq_width=4, seed=1)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    y = np.asarray(layer(x, training=True))
+    assert 0.3 < y.mean() < 1.0 and set(np.unique(y)) <= {0.0, 1.0}
+    clone = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert clone.get_config() == layer.get_config()
+
+
+def test_utterance_norm_centres_each_clip_over_its_own_frames():
+    import tensorflow as tf
+
+    from rnn_recipes.tasks.speech_layers import UtteranceNorm
+
+    x = np.zeros((2, 4, 3), np.float32)
+    x[0, :2] = [[1, 2, 3], [3, 4, 5]]  # two real frames, two padding frames
+    x[1] = 7.0
+    mask = tf.constant([[True, True, False, False], [True] * 4])
+    y = np.asarray(UtteranceNorm()(x, mask=mask))
+    np.testing.assert_allclose(y[0, :2], [[-1, -1, -1], [1, 1, 1]])
+    np.testing.assert_allclose(y[1], 0.0)
+
+
+# --- a whole run on audio: export, serving, predict, evaluate --------------------------------
+
+
+@pytest.fixture(scope="module")
+def wav_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("speech")
+    folder = make_wavs(root / "clips", labels=("low", "mid", "high"), takes=4)
+    out = root / "run"
+    result = invoke(
+        "run",
+        "speech",
+        "--data",
+        folder,
+        "--set",
+        f"data.label_regex={REGEX}",
+        "--set",
+        "data.sample_rate=8000",
+        *TINY,
+        "--set",
+        "model.units=8",
+        "--set",
+        "train.learning_rate=0.02",
+        "--epochs",
+        "8",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_folder_metrics_and_plots(wav_run: Path):
+    for name in (
+        "config.toml",
+        "history.csv",
+        "model.keras",
+        "saved_model/saved_model.pb",
+        "plots/learning_curves.png",
+        "plots/confusion_matrix.png",
+        "plots/log_mel_example.png",
+    ):
+        assert (wav_run / name).is_file(), name
+    metrics = json.loads((wav_run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["confusion_matrix"]["labels"] == ["high", "low", "mid"]
+    assert sum(s["examples"] for s in test["per_speaker"].values()) == test["examples"]
+    assert set(test["speaker_counts"]) == {"train", "validation", "test"}
+    assert metrics["counts"]["test"] == {"high": 2, "low": 2, "mid": 2}
+    assert metrics["train"]["examples_per_second"] > 0 and metrics["train"]["seconds"] > 0
+    assert test["accuracy"] >= 0.5  # chance is 1/3
+
+
+def test_saved_model_serves_raw_waveforms_in_a_fresh_process(wav_run: Path):
+    """tf.saved_model.load without rnn_recipes; zero-padded batches; lengths signature; no cuDNN."""
+    low, high = clip("low", 500, 0.1), clip("high", 501, 0.25)
+    batch = np.zeros((2, len(high)), np.float32)
+    batch[0, : len(low)], batch[1] = low, high
+    code = f"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+m = tf.saved_model.load({str(wav_run / "saved_model")!r})
+batch = np.array({batch.tolist()!r}, np.float32)
+out = m.signatures['serving_default'](waveform=tf.constant(batch))
+alone = m.signatures['serving_default'](waveform=tf.constant(batch[:1, :{len(low)}]))
+junk = batch.copy(); junk[0, {len(low)}:] = 0.3  # non-zero padding, cut off by lengths
+cut = m.signatures['serving_with_lengths'](
+    waveform=tf.constant(junk), lengths=tf.constant([{len(low)}, {len(high)}], tf.int32))
+print(json.dumps({{
+    'probabilities': out['probabilities'].numpy().tolist(),
+    'alone': alone['probabilities'].numpy().tolist(),
+    'cut': cut['probabilities'].numpy().tolist(),
+    'label': [x.decode() for x in out['label'].numpy()],
+    'classes': [x.decode() for x in out['classes'].numpy()[0]],
+    'rnn_recipes': any(k.startswith('rnn_recipes') for k in sys.modules),
+}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["rnn_recipes"] is False
+    assert out["classes"] == ["high", "low", "mid"]
+    for probs in out["probabilities"]:
+        assert abs(sum(probs) - 1) < 1e-4
+    # Padding a clip inside a batch does not change its prediction.
+    np.testing.assert_allclose(out["probabilities"][0], out["alone"][0], atol=1e-4)
+    np.testing.assert_allclose(out["cut"], out["probabilities"], atol=1e-4)
+    assert out["label"] == ["low", "high"]
+
+    from rnn_recipes.export import saved_model_ops
+
+    ops = saved_model_ops(wav_run / "saved_model")
+    assert "RFFT" in ops and not [op for op in ops if "Cudnn" in op]
+
+
+def test_keras_file_reloads_safely_and_agrees_with_saved_model(wav_run: Path):
+    import keras
+    import tensorflow as tf
+
+    import rnn_recipes.tasks.speech_layers  # noqa: F401 - registers the feature layers
+
+    waves = np.stack([clip("mid", 9, 0.2), clip("low", 10, 0.2)]).astype(np.float32)
+    model = keras.saving.load_model(wav_run / "model.keras", safe_mode=True)
+    probs = np.asarray(model.predict(waves, verbose=0))
+    served = tf.saved_model.load(str(wav_run / "saved_model")).signatures["serving_default"]
+    np.testing.assert_allclose(
+        probs, served(waveform=tf.constant(waves))["probabilities"], atol=1e-5
+    )
+
+
+def test_predict_and_evaluate_through_the_cli(wav_run: Path, tmp_path: Path):
+    audio.write_wav(tmp_path / "a.wav", clip("low", 600, 0.15), RATE)
+    audio.write_wav(tmp_path / "b.wav", clip("high", 601, 0.3), RATE)
+    result = invoke("predict", wav_run, tmp_path / "a.wav", tmp_path / "b.wav")
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [(x[0], x[2]) for x in lines] == [
+        ("low", str(tmp_path / "a.wav")),
+        ("high", str(tmp_path / "b.wav")),
+    ]
+    result = invoke("predict", wav_run, tmp_path / "a.wav", "--json")
+    record = json.loads(result.stdout)
+    assert set(record["probabilities"]) == {"high", "low", "mid"}
+
+    more = make_wavs(tmp_path / "more", labels=("low", "mid", "high"), speakers=("zed",), takes=3)
+    result = invoke("evaluate", wav_run, "--data", more, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["examples"] == 9
+
+
+def test_other_model_and_feature_options_train_and_export(tmp_path: Path):
+    """MFCC, utterance norm, SpecAugment, a one-way LSTM with the last state: one short run."""
+    folder = make_wavs(tmp_path / "w", takes=3)
+    out = tmp_path / "run"
+    result = invoke(
+        *_run(folder, *TINY, "--set", "data.sample_rate=8000"),
+        *("--set", 'features.kind="mfcc"', "--set", "features.mfcc=6"),
+        *("--set", "features.utterance_norm=true"),
+        *("--set", "features.time_masks=1", "--set", "features.freq_masks=1"),
+        *("--set", 'model.cell="lstm"', "--set", "model.bidirectional=false"),
+        *("--set", 'model.pooling="last"', "--epochs", "1", "-o", out),
+    )
+    assert result.exit_code == 0, result.output
+    assert "mfcc (6 per frame)" in result.output
+    import keras
+
+    import rnn_recipes.tasks.speech_layers  # noqa: F401
+
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    names = [layer.name for layer in model.get_layer("speech_rnn").layers]
+    assert {"utterance_norm", "spec_augment", "lstm_1"} <= set(names)
+
+
+# --- precomputed frame features ----------------------------------------------------------------
+
+
+def test_npy_manifest_run_serves_frames(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    rows = []
+    (tmp_path / "feats").mkdir()
+    for i in range(40):
+        label = ("yes", "no")[i % 2]
+        frames = rng.normal(size=(int(rng.integers(5, 15)), 6)).astype(np.float32)
+        frames[:, 0] += 3.0 if label == "yes" else -3.0
+        np.save(tmp_path / "feats" / f"{i}.npy", frames)
+        rows.append({"path": f"feats/{i}.npy", "label": label, "speaker": f"s{i % 4}"})
+    manifest = write_manifest(tmp_path / "feats.csv", rows)
+    out = tmp_path / "run"
+    result = invoke(
+        "run", "speech", "--set", f"data.manifest={manifest}", *TINY, "--epochs", "2", "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    assert "precomputed frame features (6 per frame)" in result.output
+    assert (out / "plots" / "features_example.png").is_file()
+
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["frames"]
+    probs = serve(frames=tf.zeros((2, 7, 6)) + 1.0)["probabilities"].numpy()
+    assert probs.shape == (2, 2)
+    result = invoke("predict", out, tmp_path / "feats" / "0.npy", tmp_path / "feats" / "1.npy")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 2
+    result = invoke("evaluate", out, "--data", manifest, "--json")
+    assert json.loads(result.stdout)["examples"] == 40
+
+
+# --- TFDS ----------------------------------------------------------------------------------------
+
+
+@functools.cache  # a builder class registers its name with TFDS: define it once per process
+def _build_tfds_fixture(data_dir: Path) -> None:
+    """A tiny audio classification set prepared locally with TFDS' own builder machinery."""
+    import tensorflow_datasets as tfds
+
+    class TinySpokenTones(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict(
+                    {
+                        "audio": tfds.features.Audio(
+                            shape=(None,), dtype=np.int16, sample_rate=RATE
+                        ),
+                        "label": tfds.features.ClassLabel(names=["low", "high"]),
+                    }
+                ),
+                supervised_keys=("audio", "label"),
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(0, 30), "test": self._generate_examples(1, 8)}
+
+        def _generate_examples(self, seed, n):
+            for i in range(n):
+                label = ("low", "high")[i % 2]
+                x = np.round(clip(label, 1000 * seed + i) * 32767).astype(np.int16)
+                yield f"{seed}-{i}", {"audio": x, "label": label}
+
+    TinySpokenTones(data_dir=str(data_dir)).download_and_prepare()
+
+
+def test_tfds_route_reads_a_prepared_dataset_offline(tmp_path: Path):
+    _build_tfds_fixture(tmp_path / "tfds")
+    out = tmp_path / "run"
+    result = invoke(
+        "run",
+        "speech",
+        "--set",
+        "data.tfds=tiny_spoken_tones",
+        "--set",
+        f"data.tfds_data_dir={tmp_path / 'tfds'}",
+        "--set",
+        "data.sample_rate=8000",
+        *TINY,
+        "--epochs",
+        "1",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert "TFDS tiny_spoken_tones" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["test"] == {"high": 4, "low": 4}  # TFDS' own test split
+    assert (
+        sum(metrics["counts"]["validation"].values()) == 4
+    )  # carved from train: 10% of 30 + rounding
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def _run(folder: Path, *extra: str) -> list:
+    return ["run", "speech", "--data", folder, "--set", f"data.label_regex={REGEX}", *extra]
+
+
+def empty_folder(tmp):
+    (tmp / "empty").mkdir()
+    return _run(tmp / "empty"), "is empty"
+
+
+def no_regex_match(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "README-take.wav", clip("low", 1), RATE)
+    return _run(folder), "file name 'README-take.wav' does not match data.label_regex '^(?P<label>"
+
+
+def corrupt_wav(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    (folder / "low_amy_7.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunkjunk")
+    return _run(folder), "low_amy_7.wav"
+
+
+def truncated_wav(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    data = (folder / "low_amy_0.wav").read_bytes()
+    (folder / "low_amy_0.wav").write_bytes(data[: len(data) // 2])
+    return _run(folder), "low_amy_0.wav is truncated"
+
+
+def non_wav_among_wavs(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    (folder / "notes.txt").write_text("recorded on Tuesday")
+    return _run(folder), "notes.txt is not a .wav or .npy file"
+
+
+def clip_shorter_than_a_frame(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "high_amy_5.wav", clip("high", 3, 0.01), RATE)
+    return _run(folder), "high_amy_5.wav holds 80 samples"
+
+
+def mixed_rates_without_resampling(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "low_cy_6.wav", clip("low", 3, rate=16000), 16000)
+    return _run(folder, "--set", "data.resample=false"), "low_cy_6.wav is at 16000 Hz"
+
+
+def manifest_path_missing(tmp):
+    make_wavs(tmp / "w", takes=1)
+    rows = [{"path": "w/low_amy_0.wav", "label": "low"}, {"path": "w/gone.wav", "label": "high"}]
+    manifest = write_manifest(tmp / "m.csv", rows)
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], "w/gone.wav does not exist"
+
+
+def npy_feature_counts_differ(tmp):
+    (tmp / "f").mkdir()
+    rows = []
+    for i in range(6):
+        np.save(tmp / "f" / f"{i}.npy", np.ones((4, 5 if i != 3 else 7), np.float32))
+        rows.append({"path": f"f/{i}.npy", "label": "ab"[i % 2]})
+    manifest = write_manifest(tmp / "m.csv", rows)
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], "3.npy has 7 features"
+
+
+def single_class(tmp):
+    folder = make_wavs(tmp / "w", labels=("low",), takes=2)
+    return _run(folder), "single class ('low')"
+
+
+def speakers_unknown_for_group_by(tmp):
+    folder = make_wavs(tmp / "w", takes=1, layout="folders")
+    return (
+        ["run", "speech", "--data", folder, "--set", "data.group_by=speaker"],
+        "has no speaker",
+    )
+
+
+def unmatched_test_regex(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(
+        folder, "--set", r"data.test_regex=_9\.wav$"
+    ), "no file name matches data.test_regex"
+
+
+def frame_step_over_frame_length(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "features.frame_step=0.05"), "0 < frame_step <= frame_length"
+
+
+def fmax_above_nyquist(tmp):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "features.fmax=6000.0"), "fmax <= sample_rate / 2 (4000 Hz)"
+
+
+CASES = [
+    empty_folder,
+    no_regex_match,
+    corrupt_wav,
+    truncated_wav,
+    non_wav_among_wavs,
+    clip_shorter_than_a_frame,
+    mixed_rates_without_resampling,
+    manifest_path_missing,
+    npy_feature_counts_differ,
+    single_class,
+    speakers_unknown_for_group_by,
+    unmatched_test_regex,
+    frame_step_over_frame_length,
+    fmax_above_nyquist,
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input(case, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default runs/ folder would land here and be caught
+    args, expected = case(tmp_path)
+    before = tree_snapshot(tmp_path)
+    if args[0] == "run":
+        args = [*args[:2], *TINY, "--set", "data.sample_rate=8000", *args[2:]]
+    result = invoke(*args)
+    assert result.exit_code in (1, 2), result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.output and "unexpected" not in lines[0]
+    assert tree_snapshot(tmp_path) == before
+
+
+def test_predict_rejects_files_of_the_wrong_kind(wav_run: Path, tmp_path: Path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 8), np.float32))
+    result = invoke("predict", wav_run, tmp_path / "x.npy")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {tmp_path / 'x.npy'} is not a .wav file; this run's model takes audio (.wav)"
+    )
+
+
+# --- the quick start and real data ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_quick_start_demo_finishes_and_beats_chance(tmp_path: Path):
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnn_recipes.cli",
+            "run",
+            "speech",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Timing is a benchmark figure (python -m bench), never a test assertion.
+    print(f"speech quick start took {seconds:.0f} s")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.7  # 5 vowels: chance is 0.2
+    print(f"speech quick start: {seconds:.0f} s, test accuracy {metrics['test']['accuracy']:.3f}")
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_fsdd_short_run(tmp_path: Path):
+    """A few epochs of a small model on FSDD's official split (index 0-4 test): >= 0.80."""
+    folder = require_shared("speech", "fsdd", "recordings")
+    out = tmp_path / "run"
+    started = time.perf_counter()
+    result = invoke(
+        "run",
+        "speech",
+        "--data",
+        folder,
+        "--set",
+        r"data.label_regex=^(?P<label>\d)_(?P<speaker>[a-z]+)_\d+\.wav$",
+        "--set",
+        r"data.test_regex=_[0-4]\.wav$",
+        "--set",
+        "data.sample_rate=8000",
+        "--set",
+        "model.units=32",
+        "--set",
+        "model.layers=1",
+        "--set",
+        "train.learning_rate=0.005",
+        "--set",
+        "train.verbose=quiet",
+        "--epochs",
+        "4",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["test"] == {str(d): 30 for d in range(10)}
+    assert set(metrics["test"]["per_speaker"]) == {
+        "george",
+        "jackson",
+        "lucas",
+        "nicolas",
+        "theo",
+        "yweweler",
+    }
+    print(
+        f"FSDD short run: accuracy {metrics['test']['accuracy']:.4f} "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
+    assert metrics["test"]["accuracy"] >= 0.80, metrics["test"]["accuracy"]
