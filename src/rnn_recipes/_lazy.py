@@ -20,7 +20,8 @@ from types import ModuleType
 _NATIVE_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog"
     rb"|[IW]\d{4} \d\d:\d\d:\d\d"
-    rb"|E\d{4} .*(cuInit|oneDNN supports|Unable to register|computation placer)"
+    rb"|E\d{4} .*(cuInit|oneDNN supports|Unable to register|computation placer"
+    rb"|NodeDef mentions attribute)"
     rb"|To enable the following instructions:)"
 )
 _filtered = False

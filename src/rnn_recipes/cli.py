@@ -32,7 +32,8 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except RecipeError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            interrupted = exc.exit_code == 130  # ctrl-C with the run kept for --resume
+            click.echo(str(exc) if interrupted else f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("\nInterrupted: stopped cleanly; no run folder was written.", err=True)
@@ -132,6 +133,11 @@ def show(recipe: str, config_file: Path | None, sets: tuple[str, ...]) -> None:
 @click.option("--epochs", type=int, help="Maximum number of epochs (sets train.epochs).")
 @click.option("--seed", type=int, help="Random seed (sets train.seed).")
 @click.option("--force", is_flag=True, help="Replace an existing run folder at --output.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the interrupted run for --output from its last completed epoch.",
+)
 @handle_errors
 def run(
     recipe: str,
@@ -142,6 +148,7 @@ def run(
     epochs: int | None,
     seed: int | None,
     force: bool,
+    resume: bool,
 ) -> None:
     """Train, evaluate and export RECIPE; write a run folder.
 
@@ -153,9 +160,35 @@ def run(
       rnn-recipes run sentiment
       rnn-recipes run sentiment --data reviews.csv --set 'model.cell="lstm"' --epochs 5
       rnn-recipes run my-recipe.toml --output runs/mine --force
+      rnn-recipes run sentiment --output runs/mine --resume   # after ctrl-C or a crash
     """
     from .config import load_config
+    from .errors import ConfigError
 
+    if resume:
+        given = [
+            name
+            for name, value in (
+                ("--data", data_path),
+                ("--config", config_file),
+                ("--set", sets),
+                ("--epochs", epochs),
+                ("--seed", seed),
+                ("--force", force),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError(
+                f"--resume continues with the interrupted run's own config; drop {', '.join(given)}"
+            )
+        if output is None:
+            raise ConfigError("--resume needs --output: the folder the interrupted run was for")
+        from . import runner
+
+        resolved = runner.resume_config(output)
+        runner.run(resolved, output=output, log=click.echo, resume=True)
+        return
     overrides = {"data.path": data_path, "train.epochs": epochs, "train.seed": seed}
     resolved = load_config(recipe, config_file, sets, overrides)
     from . import runner

@@ -50,6 +50,7 @@ class TrainConfig:
     patience: int = 3  # epochs without validation improvement before early stopping
     monitor: Literal["loss", "accuracy"] = "loss"  # validation figure early stopping watches
     seed: int = 1337  # seeds Python, NumPy and TensorFlow so runs are repeatable
+    deterministic: bool = False  # also make TensorFlow ops deterministic (slower; same results)
     verbose: Literal["auto", "bar", "epoch", "quiet"] = "auto"  # progress: bar on a terminal
 
 
@@ -396,10 +397,10 @@ def load_config(
     return Resolved(name=name, task=task, config=config)
 
 
-def load_run_config(run_dir: Path) -> Resolved:
+def load_run_config(run_dir: Path, name: str | None = None) -> Resolved:
     """Read the resolved config a run folder was trained with."""
     from . import tasks
 
     data = read_toml(run_dir / "config.toml", "run config")
     task = tasks.get(data.get("task", ""))
-    return Resolved(name=run_dir.name, task=task, config=build(task.Config, data))
+    return Resolved(name=name or run_dir.name, task=task, config=build(task.Config, data))

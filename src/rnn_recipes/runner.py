@@ -1,8 +1,11 @@
 """Train, evaluate and export any task; write the run folder.
 
-A run folder is built under a hidden temporary name next to its final place and renamed into
-place only when everything (metrics, plots, ``model.keras``, ``saved_model/``) is written, so a
-crash or ctrl-C never leaves a half-written run where a finished one is expected. Its layout::
+A run folder is built under a hidden name next to its final place (``.NAME.partial``, with a
+``status.json`` saying running / interrupted) and renamed into place only when everything
+(metrics, plots, ``model.keras``, ``saved_model/``) is written, so a crash or ctrl-C never
+leaves a half-written run where a finished one is expected. Training checkpoints every epoch
+(Keras ``BackupAndRestore``), so ``--resume`` continues an interrupted or killed run from its
+last completed epoch. Its layout::
 
     config.toml        the fully resolved configuration
     metrics.json       test metrics, counts, timings, versions
@@ -34,6 +37,40 @@ from .errors import RecipeError
 
 Log = Callable[[str], None]
 RUN_MARKERS = ("config.toml", "metrics.json")
+STATUS = "status.json"
+BACKUP = "backup"
+
+
+class Interrupted(RecipeError):
+    """ctrl-C during training: the partial run was kept for --resume."""
+
+    exit_code = 130
+
+
+def partial_dir(out: Path) -> Path:
+    """Where the run for ``out`` is built until it is complete."""
+    return out.parent / f".{out.name}.partial"
+
+
+def _status(work: Path, status: str, recipe: str, **extra: Any) -> None:
+    report.write_json(work / STATUS, {"status": status, "recipe": recipe, **extra})
+
+
+def resume_config(out: Path) -> Resolved:
+    """The config of the interrupted run that would complete ``out``."""
+    import json
+
+    from .config import load_run_config
+
+    work = partial_dir(Path(out))
+    if not (work / "config.toml").is_file():
+        done = " (it is already complete)" if (Path(out) / "metrics.json").is_file() else ""
+        raise RecipeError(f"no interrupted run to resume for {out}{done}; run without --resume")
+    try:
+        recipe = json.loads((work / STATUS).read_text())["recipe"]
+    except (OSError, ValueError, KeyError):
+        recipe = Path(out).name
+    return load_run_config(work, name=recipe)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,6 +141,70 @@ def _make_timer():
     return TrainTimer()
 
 
+def _make_early_stopping(state_dir: Path, resume_epoch: int, **kwargs):
+    """EarlyStopping (best weights restored) whose state survives an interruption.
+
+    Two kinds of training state are not in the BackupAndRestore checkpoint: EarlyStopping's
+    (best value, best epoch, wait count, best weights; Keras resets them in every ``fit``) and
+    the random generators' positions (dropout masks; in ``model.variables`` but not in
+    ``model.weights``). This callback saves both after every epoch, one file pair per epoch
+    beside the checkpoint, and a resumed run loads the pair of the last checkpointed epoch
+    (``resume_epoch`` completed epochs). A resumed run therefore trains, stops and restores as
+    an uninterrupted one would, even when the process died between the two saves.
+    """
+    import json
+
+    import numpy as np
+
+    def files(epoch: int) -> tuple[Path, Path]:
+        return state_dir / f"state-{epoch}.json", state_dir / f"state-{epoch}.npz"
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        def _rng_variables(self):
+            weights = {id(w) for w in self.model.weights}
+            return [v for v in self.model.variables if id(v) not in weights]
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            meta, arrays = files(resume_epoch - 1)
+            if not (resume_epoch and meta.is_file() and arrays.is_file()):
+                return
+            state = json.loads(meta.read_text())
+            with np.load(arrays) as saved:
+                for i, var in enumerate(self._rng_variables()):
+                    var.assign(saved[f"rng{i}"])
+                if state["best"] is not None:
+                    self.best, self.best_epoch = state["best"], state["best_epoch"]
+                    self.wait = state["wait"]
+                    self.best_weights = [saved[f"w{i}"] for i in range(state["n_weights"])]
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            keep = self.best_weights is not None and self.best is not None
+            keep = keep and bool(np.isfinite(self.best))
+            arrays = {f"rng{i}": np.asarray(v) for i, v in enumerate(self._rng_variables())}
+            if keep:
+                arrays.update({f"w{i}": w for i, w in enumerate(self.best_weights)})
+            state_dir.mkdir(parents=True, exist_ok=True)
+            meta, path = files(epoch)
+            tmp = path.with_name(path.stem + ".tmp.npz")
+            np.savez(tmp, **arrays)
+            tmp.replace(path)
+            report.write_json(
+                meta,
+                {
+                    "best": float(self.best) if keep else None,
+                    "best_epoch": self.best_epoch,
+                    "wait": self.wait,
+                    "n_weights": len(self.best_weights) if keep else 0,
+                },
+            )
+            for old in files(epoch - 2):  # keep the last two epochs' state
+                old.unlink(missing_ok=True)
+
+    return ResumableEarlyStopping(restore_best_weights=True, verbose=0, **kwargs)
+
+
 def _verbosity(setting: str) -> int:
     if setting == "auto":
         return 1 if sys.stdout.isatty() else 2
@@ -119,26 +220,51 @@ def run(
     output: Path | None = None,
     force: bool = False,
     log: Log = print,
+    resume: bool = False,
 ) -> Path:
-    """Train, evaluate and export ``resolved``; return the finished run folder."""
+    """Train, evaluate and export ``resolved``; return the finished run folder.
+
+    With ``resume``, continue the interrupted run that would complete ``output`` (its config is
+    read back with :func:`resume_config`) from its last completed epoch.
+    """
     task = resolved.task
     out = Path(output) if output is not None else default_output(resolved.name)
-    check_output(out, force)
-    created = [p for p in reversed(out.parents) if not p.exists()]  # removed again on failure
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    work = partial_dir(out)
+    created: list[Path] = []
+    if resume:
+        if not (work / "config.toml").is_file():
+            raise RecipeError(f"no interrupted run to resume for {out}; run without --resume")
+    else:
+        check_output(out, force)
+        if work.exists():
+            if not force:
+                raise RecipeError(
+                    f"an interrupted run for {out} exists ({work.name}); add --resume to "
+                    "continue it or --force to start again"
+                )
+            shutil.rmtree(work)
+        created = [p for p in reversed(out.parents) if not p.exists()]  # removed on failure
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work.mkdir()
+        (work / "config.toml").write_text(resolved.to_toml(), encoding="utf-8")
+    _status(work, "running", resolved.name, pid=os.getpid())
     try:
-        metrics = _run_in(resolved, work, log)
+        metrics = _run_in(resolved, work, log, resume)
+        (work / STATUS).unlink()
         if out.exists():
             shutil.rmtree(out)
         work.rename(out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only if still empty
+    except BaseException as exc:
+        if (work / BACKUP).is_dir():  # completed epochs are checkpointed: keep them for --resume
+            stopped = isinstance(exc, KeyboardInterrupt)
+            _status(work, "interrupted" if stopped else "failed", resolved.name)
+            if stopped:
+                raise Interrupted(
+                    f"interrupted; the completed epochs are kept in {work}. Continue with: "
+                    f"rnn-recipes run {resolved.name} --resume --output {out}"
+                ) from None
+        elif not resume:
+            _discard(work, created)
         raise
     log("")
     log(f"Test: {task.summary(metrics['test'])}")
@@ -146,11 +272,75 @@ def run(
     return out
 
 
-def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
+def _discard(work: Path, created: list[Path]) -> None:
+    shutil.rmtree(work, ignore_errors=True)
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if still empty
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    """history.csv (Keras CSVLogger) as metric -> per-epoch values."""
+    import csv
+
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+
+
+def _repair_backup(backup: Path) -> None:
+    """Fall back to the previous checkpoint when the process died while writing the latest.
+
+    BackupAndRestore keeps the previous epoch's files as ``*.bkp`` (double_checkpoint) but only
+    falls back on some read errors; a checkpoint cut off mid-write raises others.
+    """
+    import h5py
+
+    weights = backup / "latest.weights.h5"
+    if not weights.is_file():
+        return
+    try:
+        with h5py.File(weights, "r") as f:
+            f.visititems(lambda name, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+    except Exception:  # any failure to read it back means it is not a usable checkpoint
+        for name in ("latest.weights.h5", "training_metadata.json"):
+            previous = backup / f"{name}.bkp"
+            if previous.is_file():
+                shutil.copyfile(previous, backup / name)
+            else:
+                (backup / name).unlink(missing_ok=True)
+
+
+def _completed_epochs(work: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads((work / BACKUP / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keep the header and the first ``epochs`` rows: epochs after the last checkpoint rerun."""
+    if path.is_file():
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[: 1 + epochs]))
+
+
+def _run_in(resolved: Resolved, work: Path, log: Log, resume: bool = False) -> dict[str, Any]:
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
-    (work / "config.toml").write_text(resolved.to_toml(), encoding="utf-8")
-    log(f"Recipe '{resolved.name}' (task {cfg.task}), seed {t.seed}")
+    if resume:
+        _repair_backup(work / BACKUP)
+    done = _completed_epochs(work) if resume else 0
+    log(
+        f"Recipe '{resolved.name}' (task {cfg.task}), seed {t.seed}"
+        + (f", resuming after epoch {done}" if resume else "")
+    )
     keras.utils.set_random_seed(t.seed)
+    if t.deterministic:
+        tf.config.experimental.enable_op_determinism()
 
     log("Loading data")
     data = task.make_datasets(cfg, log)
@@ -161,14 +351,25 @@ def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
 
     log(f"Training for up to {t.epochs} epochs (early stopping patience {t.patience})")
     timer = _make_timer()
-    early = keras.callbacks.EarlyStopping(
-        monitor=f"val_{t.monitor}", patience=t.patience, restore_best_weights=True, verbose=0
+    early = _make_early_stopping(
+        work / BACKUP, done, monitor=f"val_{t.monitor}", patience=t.patience
     )
+    if resume:
+        _truncate_history(work / "history.csv", done)
+        # Each epoch draws a new shuffle order from the pipeline's seeded generator; replay the
+        # draws of the completed epochs so the resumed epochs see the orders they would have.
+        for _ in range(done):
+            iter(data.train)
     callbacks = [
         timer,
-        early,
-        keras.callbacks.CSVLogger(str(work / "history.csv")),
+        keras.callbacks.CSVLogger(str(work / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(log_dir=str(work / "logs"), write_graph=False),
+        early,
+        # Last, so a checkpoint is written only after the epoch's other records.
+        # double_checkpoint: a process killed while writing falls back to the previous epoch.
+        keras.callbacks.BackupAndRestore(
+            str(work / BACKUP), delete_checkpoint=False, double_checkpoint=True
+        ),
     ]
     # Length-bucketed pipelines have no known size, which Keras reports after the first epoch as
     # "input ran out of data"; nothing ran out, the epoch simply ended.
@@ -183,7 +384,9 @@ def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
         shuffle=False,  # the pipeline shuffles (and buckets) itself
     )
     seconds = time.perf_counter() - started
-    epochs_run = len(history.history.get("loss", []))
+    full_history = _read_history(work / "history.csv")  # includes epochs before a resume
+    epochs_run = len(full_history.get("loss", history.history.get("loss", [])))
+    trained_now = len(history.history.get("loss", []))
     best_epoch = early.best_epoch + 1  # its weights were restored by EarlyStopping
 
     log("Evaluating on the test split")
@@ -199,15 +402,17 @@ def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
             "seconds": round(seconds, 3),
             "train_seconds": round(timer.train_seconds, 3),
             "examples_per_second": round(
-                epochs_run * data.train_examples / max(timer.train_seconds, 1e-9), 1
+                trained_now * data.train_examples / max(timer.train_seconds, 1e-9), 1
             ),
+            "resumed_after_epoch": done if resume else None,
+            "deterministic": t.deterministic,
             "epochs_run": epochs_run,
             "best_epoch": best_epoch,
             "stopped_early": epochs_run < t.epochs,
             "parameters": int(model.count_params()),
         },
         "validation": {
-            k[4:]: v[best_epoch - 1] for k, v in history.history.items() if k.startswith("val_")
+            k[4:]: v[best_epoch - 1] for k, v in full_history.items() if k.startswith("val_")
         },
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
@@ -226,7 +431,8 @@ def _run_in(resolved: Resolved, work: Path, log: Log) -> dict[str, Any]:
 
     plots = work / "plots"
     plots.mkdir()
-    report.plot_learning_curves(history.history, plots / "learning_curves.png")
+    report.plot_learning_curves(full_history, plots / "learning_curves.png")
+    shutil.rmtree(work / BACKUP, ignore_errors=True)
     task.plots(cfg, data, metrics, plots)
     report.write_json(work / "metrics.json", metrics)
     return metrics

@@ -1,0 +1,140 @@
+"""Interrupted runs, --resume and deterministic mode (subprocesses, real signals)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import invoke, make_reviews, write_csv
+
+ARGS = [
+    "--set",
+    "model.units=8",
+    "--set",
+    "model.embedding_dim=16",
+    "--set",
+    "train.verbose=epoch",
+    "--set",
+    "train.deterministic=true",
+    "--set",
+    "train.patience=10",
+    "--epochs",
+    "4",
+]
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "rnn_recipes.cli", *map(str, args)]
+
+
+def _start(data: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        _cli("run", "sentiment", "--data", data, *ARGS, "-o", out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_epochs(out: Path, epochs: int, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until the partial run's history.csv has ``epochs`` rows."""
+    history = out.parent / f".{out.name}.partial" / "history.csv"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if history.is_file() and len(history.read_text().splitlines()) >= 1 + epochs:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.communicate()}")
+        time.sleep(0.02)
+    raise AssertionError(f"no {epochs} epochs within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("resume") / "reviews.csv", make_reviews(3000))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data: Path) -> dict:
+    out = data.parent / "full"
+    subprocess.run(
+        _cli("run", "sentiment", "--data", data, *ARGS, "-o", out), check=True, capture_output=True
+    )
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_same_seed_in_deterministic_mode_gives_identical_metrics(data: Path, uninterrupted):
+    out = data.parent / "again"
+    subprocess.run(
+        _cli("run", "sentiment", "--data", data, *ARGS, "-o", out), check=True, capture_output=True
+    )
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["test"] == uninterrupted["test"]
+    assert again["train"]["deterministic"] is True
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(data: Path, uninterrupted, tmp_path: Path):
+    out = tmp_path / "killed"
+    proc = _start(data, out)
+    _wait_for_epochs(out, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = tmp_path / ".killed.partial"
+    assert json.loads((partial / "status.json").read_text())["status"] == "running"
+    assert not out.exists()  # nobody sees half a run
+
+    # Starting afresh on the same output is refused, with the way forward.
+    refused = invoke("run", "sentiment", "--data", data, "-o", out)
+    assert refused.exit_code == 1 and "--resume" in refused.stderr
+
+    resumed = subprocess.run(
+        _cli("run", "sentiment", "--resume", "-o", out), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming after epoch" in resumed.stdout
+    assert not partial.exists() and not (out / "status.json").exists()
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 4
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["epochs_run"] == 4
+    assert metrics["train"]["resumed_after_epoch"] in (1, 2)
+    assert metrics["test"] == uninterrupted["test"]  # deterministic mode: exactly the same
+    assert not (out / "backup").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_epochs_and_says_how_to_resume(data: Path, tmp_path: Path):
+    out = tmp_path / "stopped"
+    proc = _start(data, out)
+    checkpoint = tmp_path / ".stopped.partial" / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not checkpoint.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # the first epoch's checkpoint: from then on ctrl-C keeps the run
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr
+    assert "--resume --output" in stderr.strip().splitlines()[-1]
+    partial = tmp_path / ".stopped.partial"
+    assert json.loads((partial / "status.json").read_text())["status"] == "interrupted"
+    result = invoke("run", "sentiment", "--resume", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+
+
+def test_resume_refuses_other_options_and_missing_runs(tmp_path: Path):
+    result = invoke("run", "sentiment", "--resume", "-o", tmp_path / "x", "--set", "model.units=3")
+    assert result.exit_code == 2 and "drop --set" in result.stderr
+    result = invoke("run", "sentiment", "--resume")
+    assert result.exit_code == 2 and "--resume needs --output" in result.stderr
+    result = invoke("run", "sentiment", "--resume", "-o", tmp_path / "x")
+    assert result.exit_code == 1 and "no interrupted run to resume" in result.stderr
+    assert os.listdir(tmp_path) == []
