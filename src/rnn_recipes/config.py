@@ -54,6 +54,16 @@ class TrainConfig:
     verbose: Literal["auto", "bar", "epoch", "quiet"] = "auto"  # progress: bar on a terminal
 
 
+def validate_train(t: TrainConfig) -> None:
+    """Checks on the shared [train] section, called by every task's ``validate``."""
+    if t.epochs < 1:
+        raise ConfigError(f"train.epochs must be at least 1, got {t.epochs}")
+    if t.batch_size < 1:
+        raise ConfigError(f"train.batch_size must be at least 1, got {t.batch_size}")
+    if t.learning_rate <= 0:
+        raise ConfigError(f"train.learning_rate must be positive, got {t.learning_rate}")
+
+
 # --------------------------------------------------------------------------------------------
 # Reading and writing TOML
 

@@ -18,6 +18,46 @@ def sort_labels(labels) -> list[str]:
     return sorted(labels)
 
 
+def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str):
+    """The recurrent part and head shared by the classification tasks.
+
+    ``x`` (masked sequence features) -> ``model.layers`` x (Bidirectional) GRU/LSTM -> mean over
+    unmasked steps or last state -> dropout -> softmax. Default activations, no recurrent
+    dropout and right-padded masks keep every layer cuDNN-eligible on GPU.
+    """
+    from .._lazy import keras
+
+    m = model_config
+    rnn_layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[m.cell]
+    for i in range(m.layers):
+        last = i == m.layers - 1
+        rnn = rnn_layer(
+            m.units, return_sequences=not (last and m.pooling == "last"), name=f"{m.cell}_{i + 1}"
+        )
+        x = (
+            keras.layers.Bidirectional(rnn, name=f"bidirectional_{i + 1}")(x)
+            if m.bidirectional
+            else rnn(x)
+        )
+    if m.pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # mask-aware
+    x = keras.layers.Dropout(m.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(len(class_names), activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def compile_classifier(model, train_config) -> None:
+    """Adam with gradient clipping, sparse categorical cross-entropy, accuracy."""
+    from .._lazy import keras
+
+    t = train_config
+    model.compile(
+        optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=t.clipnorm or None),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
 def records(inputs: list[str], outputs: dict) -> list[dict[str, Any]]:
     """Turn one batch of ``serving_default`` outputs into one record per input."""
     probs = outputs["probabilities"].numpy()

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._lazy import keras, tf
-from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path
+from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path, validate_train
 from ..data import series as series_data
 from ..errors import ConfigError, RecipeError
 
@@ -144,12 +144,7 @@ def validate(config: Config) -> None:
             f'train.monitor must be "loss" for forecasting (got "{t.monitor}"): early '
             "stopping watches the validation loss"
         )
-    if t.epochs < 1:
-        raise ConfigError(f"train.epochs must be at least 1, got {t.epochs}")
-    if t.batch_size < 1:
-        raise ConfigError(f"train.batch_size must be at least 1, got {t.batch_size}")
-    if t.learning_rate <= 0:
-        raise ConfigError(f"train.learning_rate must be positive, got {t.learning_rate}")
+    validate_train(t)
 
 
 # ---------------------------------------------------------------------------------------------

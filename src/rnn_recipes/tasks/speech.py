@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._lazy import keras, tf
-from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path
+from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path, validate_train
 from ..data import audio
 from ..data.splits import group_split, stratified_split
 from ..errors import ConfigError, RecipeError
@@ -189,12 +189,7 @@ def validate(config: Config) -> None:
             raise ConfigError(f"model.{key} must be at least 1, got {getattr(m, key)}")
     if not 0.0 <= m.dropout < 1.0:
         raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
-    if t.epochs < 1:
-        raise ConfigError(f"train.epochs must be at least 1, got {t.epochs}")
-    if t.batch_size < 1:
-        raise ConfigError(f"train.batch_size must be at least 1, got {t.batch_size}")
-    if t.learning_rate <= 0:
-        raise ConfigError(f"train.learning_rate must be positive, got {t.learning_rate}")
+    validate_train(t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,7 +629,6 @@ def build_model(config: Config, data: Prepared):
     from .speech_layers import SpecAugment, UtteranceNorm
 
     f, m = config.features, config.model
-    rnn_layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[m.cell]
     inputs = keras.Input(shape=(None, data.feature_count), name="frames")
     # Padded frames are exactly zero (the feature layer zeroes frames past a clip's end).
     x = keras.layers.Masking(mask_value=0.0, name="padding_mask")(inputs)
@@ -652,31 +646,11 @@ def build_model(config: Config, data: Prepared):
             seed=config.train.seed,
             name="spec_augment",
         )(x)
-    for i in range(m.layers):
-        last = i == m.layers - 1
-        # Default activations, no recurrent dropout, right-padded masks: cuDNN-eligible on GPU.
-        rnn = rnn_layer(
-            m.units, return_sequences=not (last and m.pooling == "last"), name=f"{m.cell}_{i + 1}"
-        )
-        x = (
-            keras.layers.Bidirectional(rnn, name=f"bidirectional_{i + 1}")(x)
-            if m.bidirectional
-            else rnn(x)
-        )
-    if m.pooling == "mean":
-        x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # mask-aware
-    x = keras.layers.Dropout(m.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(len(data.class_names), activation="softmax", name="classes")(x)
-    return keras.Model(inputs, outputs, name="speech_rnn")
+    return classification.rnn_classifier(inputs, x, m, data.class_names, "speech_rnn")
 
 
 def compile_model(model, config: Config) -> None:
-    t = config.train
-    model.compile(
-        optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=t.clipnorm or None),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    classification.compile_classifier(model, config.train)
 
 
 def end_to_end_model(config: Config, data: Prepared, model):
