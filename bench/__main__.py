@@ -1,4 +1,9 @@
-"""``python -m bench TASK|all [--data-root DIR] [--seeds 1337 1338 1339]``: run benchmarks."""
+"""``python -m bench TASK|all [--data-root DIR] [--seeds 1337 1338 1339] [--quick]``: run benchmarks.
+
+Full runs write ``bench/results/<task>.json`` and ``BENCHMARKS.md``. ``--quick`` is a smoke run (one
+seed, 2 training epochs, 1 speed epoch, fewer forecast horizons) whose results go to a scratch folder
+(``--results-dir``, default ``<tmp>/rnn-bench-quick``), never to ``bench/results``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 
 from bench import common
 
-TASKS = ["sentiment"]
+TASKS = ["sentiment", "speech", "forecast"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +25,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=str(common.REPO.parent / "shared" / "data"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1337, 1338, 1339])
     parser.add_argument("--speed-epochs", type=int, default=2)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="cap training epochs (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: one seed, 2 epochs, fewer horizons"
+    )
+    parser.add_argument(
+        "--results-dir",
+        default=None,
+        help="where result files and their BENCHMARKS.md go (default: bench/results and the "
+        "repository's BENCHMARKS.md; with --quick: <tmp>/rnn-bench-quick)",
+    )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds = args.seeds[:1]
+        args.epochs = args.epochs or 2
+        args.speed_epochs = 1
+    if (args.quick or args.epochs) and args.results_dir is None:
+        args.results_dir = str(Path(tempfile.gettempdir()) / "rnn-bench-quick")
+    results_dir = Path(args.results_dir).resolve() if args.results_dir else None
+    if results_dir == common.RESULTS.resolve() and (args.quick or args.epochs):
+        print("Error: quick or epoch-capped results must not go to bench/results", file=sys.stderr)
+        return 2
     if not Path(args.data_root).is_dir():
         print(f"Error: data root {args.data_root} not found; pass --data-root", file=sys.stderr)
         return 1
@@ -30,9 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         args.work = args.work or tmp
         for task in TASKS if args.task == "all" else [args.task]:
             result = importlib.import_module(f"bench.{task}").run(args)
-            path = common.write_result(task, result)
-            print(f"{task}: wrote {path.relative_to(common.REPO)}")
-    print(f"wrote {common.write_markdown().relative_to(common.REPO)}")
+            if args.quick or args.epochs:
+                result["quick"] = True
+                result.setdefault("notes", []).insert(
+                    0, f"SMOKE RUN (--quick/--epochs {args.epochs}): not a benchmark figure"
+                )
+            path = common.write_result(task, result, results_dir)
+            print(f"{task}: wrote {path}")
+    print(f"wrote {common.write_markdown(results_dir)}")
     return 0
 
 

@@ -10,7 +10,8 @@ Result file format (one per task)::
 
     {"task": ..., "date": ..., "machine": {...}, "versions": {...}, "commands": [...],
      "quality": {"metric": ..., "mean": ..., "std": ..., "target": ..., "seeds": [...],
-                 "values": [...], "reference": ...},
+                 "values": [...], "reference": ...,
+                 "direction": "higher" | "lower"},   # optional; "higher" when absent
      "speed": {"recipe_examples_per_s": ..., "reference_examples_per_s": ..., "ratio": ...},
      "latency_ms": {"p50": ..., "p99": ..., "batch256_examples_per_s": ...},
      "quickstart_s": ..., "peak_rss_mb": ..., "notes": [...]}
@@ -112,22 +113,40 @@ def versions() -> dict[str, str]:
     return {"rnn_recipes": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def write_result(task: str, result: dict[str, Any]) -> Path:
-    """Validate and write ``bench/results/<task>.json``; then regenerate BENCHMARKS.md."""
+def command_line(cmd: list[str]) -> str:
+    """A child command as the user would type it (``rnn-recipes ...``), for the results file."""
+    return shlex.join(["rnn-recipes", *map(str, cmd[3:])])  # quoted: regexes paste as they are
+
+
+def set_args(settings: dict[str, Any]) -> list[str]:
+    """``{"model.units": 64}`` -> ``["--set", "model.units=64"]``."""
+    return [x for k, v in settings.items() for x in ("--set", f"{k}={v}")]
+
+
+def write_result(task: str, result: dict[str, Any], results_dir: Path | None = None) -> Path:
+    """Validate and write ``<results_dir>/<task>.json``; then regenerate the markdown.
+
+    ``results_dir`` defaults to ``bench/results`` (whose markdown is the repository's
+    BENCHMARKS.md); any other folder gets its own ``BENCHMARKS.md`` inside it, so smoke runs never
+    touch the committed figures.
+    """
     result = {"task": task, "date": dt.date.today().isoformat(), **result}
     missing = [k for k in REQUIRED if k not in result]
     if missing:
         raise ValueError(f"result for {task} lacks {missing}")
+    if result["quality"].get("direction", "higher") not in ("higher", "lower"):
+        raise ValueError(f"result for {task}: quality direction must be 'higher' or 'lower'")
     for key in ("metric", "mean", "std", "target"):
         if key not in result["quality"]:
             raise ValueError(f"result for {task}: quality lacks {key!r}")
     for key in ("recipe_examples_per_s", "reference_examples_per_s", "ratio"):
         if key not in result["speed"]:
             raise ValueError(f"result for {task}: speed lacks {key!r}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{task}.json"
+    folder = Path(results_dir) if results_dir is not None else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{task}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    write_markdown()
+    write_markdown(results_dir)
     return path
 
 
@@ -135,15 +154,29 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else ("—" if x is None else str(x))
 
 
-def write_markdown() -> Path:
+def quality_cell(q: dict[str, Any]) -> str:
+    """The quality figure for the table; says which way is better when the result says so."""
+    figure = f"{q['metric']} {_fmt(q['mean'])} ± {_fmt(q['std'])}"
+    direction = q.get("direction")
+    if direction is None:  # results written before the field existed: higher is better
+        return f"{figure} (target {q['target']})"
+    lower = direction == "lower"
+    met = q["mean"] <= q["target"] if lower else q["mean"] >= q["target"]
+    verdict = "met" if met else f"missed by {_fmt(abs(q['mean'] - q['target']))}"
+    sign = "≤" if lower else "≥"
+    return f"{figure} (target {sign} {q['target']}, {direction} is better: {verdict})"
+
+
+def write_markdown(results_dir: Path | None = None) -> Path:
     """BENCHMARKS.md from every result file: figures, date, machine, versions, commands."""
+    folder = Path(results_dir) if results_dir is not None else RESULTS
     rows, details = [], []
-    for path in sorted(RESULTS.glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         r = json.loads(path.read_text())
         q, s, lat = r["quality"], r["speed"], r["latency_ms"]
+        task = f"{r['task']} (quick smoke run)" if r.get("quick") else r["task"]
         rows.append(
-            f"| {r['task']} | {q['metric']} {_fmt(q['mean'])} ± {_fmt(q['std'])} "
-            f"(target {q['target']}) | {_fmt(s['ratio'], 2)}× "
+            f"| {task} | {quality_cell(q)} | {_fmt(s['ratio'], 2)}× "
             f"({_fmt(s['recipe_examples_per_s'], 0)} vs {_fmt(s['reference_examples_per_s'], 0)} ex/s) | "
             f"{_fmt(lat['p50'], 1)} / {_fmt(lat['p99'], 1)} | {_fmt(r['quickstart_s'], 0)} | "
             f"{_fmt(r['peak_rss_mb'], 0)} | {r['date']} |"
@@ -160,10 +193,11 @@ def write_markdown() -> Path:
         "Quality is the mean ± standard deviation over seeds; speed is training examples per second\n"
         "of the recipe over a hand-written Keras reference with the same architecture and batch\n"
         "size, measured in the same invocation; latency is `serving_default` of the SavedModel at\n"
-        "batch 1 (p50 / p99, ms).\n\n"
+        "batch 1 (p50 / p99, ms). Each quality cell says whether higher or lower is better\n"
+        "(accuracy: higher; forecast MSE: lower) and whether its target was met.\n\n"
         "| task | quality | training speed | latency p50 / p99 ms | quick start s | peak RSS MB | date |\n"
         "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n" + "\n".join(details)
     )
-    out = REPO / "BENCHMARKS.md"
+    out = REPO / "BENCHMARKS.md" if results_dir is None else folder / "BENCHMARKS.md"
     out.write_text(text)
     return out

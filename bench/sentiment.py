@@ -177,6 +177,7 @@ def run(args) -> dict[str, Any]:
         "commands": commands,
         "quality": {
             "metric": "accuracy",
+            "direction": "higher",
             "mean": mean,
             "std": std,
             "target": TARGET,

@@ -70,3 +70,95 @@ def test_run_child_reports_time_and_memory_and_failures(tmp_path: Path):
     assert measured["seconds"] > 0 and measured["peak_rss_mb"] >= 50
     with pytest.raises(RuntimeError, match="failed"):
         common.run_child([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log")
+
+
+def test_result_direction_reads_correctly_for_lower_is_better(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    q = {"metric": "test MSE", "mean": 0.372, "std": 0.002, "target": 0.37, "direction": "lower"}
+    common.write_result("forecast", _result(quality=q))
+    q = {"metric": "accuracy", "mean": 0.99, "std": 0.0, "target": 0.985, "direction": "higher"}
+    common.write_result("speech", _result(quality=q))
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "test MSE 0.372 ± 0.002 (target ≤ 0.37, lower is better: missed by 0.002)" in md
+    assert "accuracy 0.990 ± 0.000 (target ≥ 0.985, higher is better: met)" in md
+    with pytest.raises(ValueError, match="direction"):
+        common.write_result("x", _result(quality={**q, "direction": "up"}))
+
+
+def test_results_dir_keeps_smoke_runs_out_of_the_repository(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    scratch = tmp_path / "scratch"
+    path = common.write_result("forecast", _result(quick=True), scratch)
+    assert path == scratch / "forecast.json"
+    assert "forecast (quick smoke run)" in (scratch / "BENCHMARKS.md").read_text()
+    assert not (tmp_path / "results").exists() and not (tmp_path / "BENCHMARKS.md").exists()
+
+
+def test_quick_results_cannot_land_in_bench_results():
+    from bench.__main__ import main
+
+    assert main(["forecast", "--quick", "--results-dir", str(common.RESULTS)]) == 2
+
+
+def test_fsdd_protocol_split_from_file_names():
+    from bench.speech import fsdd_split, parse_name
+
+    names = [f"{d}_{s}_{i}.wav" for d in (0, 7) for s in ("george", "theo") for i in range(50)]
+    split = fsdd_split(names)
+    assert len(split["test"]) == 2 * 2 * 5 and len(split["train"]) == 2 * 2 * 45
+    assert {int(n.rsplit("_", 1)[1][:-4]) for n in split["test"]} == {0, 1, 2, 3, 4}
+    assert "7_theo_40.wav" in split["train"] and "7_theo_4.wav" in split["test"]
+    assert parse_name("7_theo_40.wav") == (7, "theo")
+    with pytest.raises(ValueError, match="not an FSDD file name"):
+        fsdd_split(["0_george_0.wav", "notes.txt"])
+
+
+def test_speaker_disjoint_summary_names_the_held_out_speaker():
+    from bench.speech import speaker_disjoint_summary
+
+    counts = {"train": {"a": 1, "b": 2}, "validation": {"c": 3}, "test": {"d": 4}}
+    test = {"accuracy": 0.5, "examples": 500, "speaker_counts": counts}
+    line = speaker_disjoint_summary({"test": test})
+    assert "test accuracy 0.5000 on 500 clips of d; validation c; train a, b" in line
+
+
+def test_ett_protocol_windows():
+    from bench.forecast import LOOKBACK, SPLIT, protocol_windows
+
+    plan = protocol_windows(SPLIT, LOOKBACK, 96)
+    assert plan["train"] == {"rows": (0, 8640), "read": (0, 8640), "windows": 8640 - 336 - 96 + 1}
+    assert plan["validation"]["read"] == (8640 - 336, 11520)
+    assert plan["validation"]["windows"] == plan["test"]["windows"] == 2880 - 96 + 1
+    assert plan["test"]["rows"] == (11520, 14400)
+    assert protocol_windows(SPLIT, LOOKBACK, 720)["test"]["windows"] == 2880 - 720 + 1
+    with pytest.raises(ValueError, match="no window"):
+        protocol_windows((100, 50, 50), 336, 96)
+
+
+def test_forecast_notes_assembly():
+    from bench.forecast import baseline_note, horizon_notes
+
+    notes = horizon_notes({192: 0.41, 96: 0.36}, seed=1337)
+    assert notes[0].startswith(
+        "ETTh1 M 336->96: test MSE 0.360 (seed 1337; DLinear 0.375, PatchTST"
+    )
+    assert notes[0].endswith("better than DLinear") and "not better" in notes[1]
+    test = {
+        "mse": 0.058,
+        "mae": 0.187,
+        "windows": 2785,
+        "baselines": {"repeat_last": {"mse": 0.069}, "linear": {"mse": 0.058}},
+    }
+    line = baseline_note("S", test)
+    assert "repeat-last 0.069, seasonal naive —, linear 0.058" in line
+
+
+def test_command_line_is_quoted_for_the_shell():
+    cmd = common.cli("run", "speech", "--set", r"data.test_regex=_[0-4]\.wav$", "--seed", 1)
+    assert (
+        common.command_line(cmd)
+        == r"rnn-recipes run speech --set 'data.test_regex=_[0-4]\.wav$' --seed 1"
+    )
+    assert common.set_args({"model.units": 64}) == ["--set", "model.units=64"]
