@@ -123,6 +123,7 @@ def run(args) -> dict[str, Any]:
             "--force",
             "--set",
             "train.verbose=epoch",
+            *(["--epochs", args.epochs] if getattr(args, "epochs", None) else []),
         )
         measured = common.run_child(cmd, work / f"quality-{seed}.log")
         metrics = json.loads((out / "metrics.json").read_text())
