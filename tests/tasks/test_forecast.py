@@ -289,7 +289,12 @@ def test_predict_writes_a_forecast_csv_with_future_timestamps_and_a_plot(tiny_ru
     assert (tmp_path / "fc" / "recent-forecast.png").stat().st_size > 1000
     assert 80 < float(rows[1][1]) < 120  # original units
 
-    result = invoke("predict", out, recent, "-o", tmp_path / "fc", "--json")
+    before = (tmp_path / "fc" / "recent-forecast.csv").read_bytes()
+    again = invoke("predict", out, recent, "-o", tmp_path / "fc")
+    assert again.exit_code == 1 and "already exists" in again.stderr
+    assert (tmp_path / "fc" / "recent-forecast.csv").read_bytes() == before  # not replaced
+
+    result = invoke("predict", out, recent, "-o", tmp_path / "fc2", "--json")
     record = json.loads(result.stdout)
     assert record["timestamps"][0] == "2024-03-26 00:00:00"
     assert len(record["forecast"]["b"]) == HORIZON

@@ -846,7 +846,7 @@ def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[
     """Forecast the ``horizon`` steps after the end of each CSV; writes a CSV and a PNG per input.
 
     Files go to ``output`` (a folder; default: the current folder) as ``<name>-forecast.csv`` and
-    ``<name>-forecast.png``.
+    ``<name>-forecast.png``; existing files of those names are an error, never replaced.
     """
     m = config.model
     prepared = []
@@ -863,6 +863,12 @@ def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[
     folder = Path(output) if output is not None else Path.cwd()
     if folder.exists() and not folder.is_dir():
         raise RecipeError(f"--output {folder} is a file; give a folder for the forecast files")
+    for path, *_ in prepared:  # never replace files: they may be the user's, or older forecasts
+        for existing in (folder / f"{Path(path).stem}-forecast.{ext}" for ext in ("csv", "png")):
+            if existing.exists():
+                raise RecipeError(
+                    f"{existing} already exists; remove it or give another --output folder"
+                )
     folder.mkdir(parents=True, exist_ok=True)
     records = []
     for path, table, targets, values in prepared:
