@@ -123,6 +123,55 @@ def set_args(settings: dict[str, Any]) -> list[str]:
     return [x for k, v in settings.items() for x in ("--set", f"{k}={v}")]
 
 
+def assemble(
+    task: str,
+    args,
+    work: Path,
+    *,
+    commands: list[str],
+    values: list[float],
+    quality: dict[str, Any],
+    recipe_speed: float,
+    reference_speed: float,
+    speed: dict[str, Any],
+    latency_ms: dict[str, Any],
+    rss: list[float],
+    notes: list[str],
+) -> dict[str, Any]:
+    """The result every task returns: the parts all tasks share, plus the task's own fields.
+
+    Also times the quick start (``rnn-recipes run TASK`` on its demo data) and counts its peak
+    memory with the real-data runs' (``rss``).
+    """
+    quick = run_child(
+        cli("run", task, "-o", work / "quickstart", "--force"), work / "quickstart.log"
+    )
+    mean, std = mean_std(values)
+    return {
+        "machine": machine(),
+        "versions": versions(),
+        "commands": commands,
+        "quality": {
+            "mean": mean,
+            "std": std,
+            "seeds": list(args.seeds),
+            "values": values,
+            **quality,
+        },
+        "speed": {
+            "recipe_examples_per_s": recipe_speed,
+            "reference_examples_per_s": reference_speed,
+            "ratio": recipe_speed / reference_speed,
+            "epochs": args.speed_epochs,
+            **speed,
+        },
+        "latency_ms": latency_ms,
+        "quickstart_s": quick["seconds"],
+        "peak_rss_mb": max(rss),
+        "notes": notes,
+    }
+
+
 def write_result(task: str, result: dict[str, Any], results_dir: Path | None = None) -> Path:
     """Validate and write ``<results_dir>/<task>.json``; then regenerate the markdown.
 

@@ -276,39 +276,29 @@ def run(args) -> dict[str, Any]:
         work / f"quality-{args.seeds[0]}" / "saved_model",
         lambda n: {"window": tf.constant(np.tile(window[None], (n, 1, 1)))},
     )
-    quick = common.run_child(
-        common.cli("run", "forecast", "-o", work / "quickstart", "--force"),
-        work / "quickstart.log",
-    )
-    mean, std = common.mean_std(values)
-    return {
-        "machine": common.machine(),
-        "versions": common.versions(),
-        "commands": commands,
-        "quality": {
+    return common.assemble(
+        "forecast",
+        args,
+        work,
+        commands=commands,
+        values=values,
+        quality={
             "metric": "test MSE (ETTh1 M 336->96, scaled)",
             "direction": "lower",
-            "mean": mean,
-            "std": std,
             "target": TARGET,
-            "seeds": list(args.seeds),
-            "values": values,
             "reference": ref["mse"],
             "published": {"DLinear": DLINEAR[96], "PatchTST": PATCHTST_96},
             "horizons": {str(h): v for h, v in mses.items()},
         },
-        "speed": {
-            "recipe_examples_per_s": recipe_speed,
-            "reference_examples_per_s": ref["examples_per_s"],
-            "ratio": recipe_speed / ref["examples_per_s"],
+        recipe_speed=recipe_speed,
+        reference_speed=ref["examples_per_s"],
+        speed={
             "unit": "training windows per second",
             "data": "ETTh1 S (OT only), 336->96",
-            "epochs": args.speed_epochs,
             "architecture": REF_ARCH,
             "recipe_default_examples_per_s": default_speed,
         },
-        "latency_ms": lat,
-        "quickstart_s": quick["seconds"],
-        "peak_rss_mb": max(rss),
-        "notes": notes,
-    }
+        latency_ms=lat,
+        rss=rss,
+        notes=notes,
+    )

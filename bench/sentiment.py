@@ -167,37 +167,27 @@ def run(args) -> dict[str, Any]:
         work / f"quality-{args.seeds[0]}" / "saved_model",
         lambda n: {"text": tf.constant([sample] * n)},
     )
-    quick = common.run_child(
-        common.cli("run", "sentiment", "-o", work / "quickstart", "--force"),
-        work / "quickstart.log",
-    )
-    mean, std = common.mean_std(values)
-    return {
-        "machine": common.machine(),
-        "versions": common.versions(),
-        "commands": commands,
-        "quality": {
+    return common.assemble(
+        "sentiment",
+        args,
+        work,
+        commands=commands,
+        values=values,
+        quality={
             "metric": "accuracy",
             "direction": "higher",
-            "mean": mean,
-            "std": std,
             "target": TARGET,
-            "seeds": list(args.seeds),
-            "values": values,
             "reference": ref["accuracy"],
         },
-        "speed": {
-            "recipe_examples_per_s": recipe_speed,
-            "reference_examples_per_s": ref["examples_per_s"],
-            "ratio": recipe_speed / ref["examples_per_s"],
-            "epochs": args.speed_epochs,
+        recipe_speed=recipe_speed,
+        reference_speed=ref["examples_per_s"],
+        speed={
             "architecture": REF_ARCH,
         },
-        "latency_ms": lat,
-        "quickstart_s": quick["seconds"],
-        "peak_rss_mb": max(rss),
-        "notes": [
+        latency_ms=lat,
+        rss=rss,
+        notes=[
             f"reference (keras-io 2xBiLSTM, maxlen 200, {args.speed_epochs} epochs) test "
             f"accuracy {ref['accuracy']:.4f}",
         ],
-    }
+    )

@@ -235,36 +235,27 @@ def run(args) -> dict[str, Any]:
         work / f"quality-{args.seeds[0]}" / "saved_model",
         lambda n: {"waveform": tf.constant(np.tile(clip, (n, 1)))},
     )
-    quick = common.run_child(
-        common.cli("run", "speech", "-o", work / "quickstart", "--force"), work / "quickstart.log"
-    )
-    mean, std = common.mean_std(values)
-    return {
-        "machine": common.machine(),
-        "versions": common.versions(),
-        "commands": commands,
-        "quality": {
+    return common.assemble(
+        "speech",
+        args,
+        work,
+        commands=commands,
+        values=values,
+        quality={
             "metric": "accuracy",
             "direction": "higher",
-            "mean": mean,
-            "std": std,
             "target": TARGET,
-            "seeds": list(args.seeds),
-            "values": values,
             "reference": ref["accuracy"],
         },
-        "speed": {
-            "recipe_examples_per_s": recipe_speed,
-            "reference_examples_per_s": ref["examples_per_s"],
-            "ratio": recipe_speed / ref["examples_per_s"],
-            "epochs": args.speed_epochs,
+        recipe_speed=recipe_speed,
+        reference_speed=ref["examples_per_s"],
+        speed={
             "architecture": REF_ARCH,
             "recipe_default_examples_per_s": common.mean_std(speeds)[0],
         },
-        "latency_ms": {**lat, "clip_samples": int(len(clip))},
-        "quickstart_s": quick["seconds"],
-        "peak_rss_mb": max(rss),
-        "notes": [
+        latency_ms={**lat, "clip_samples": int(len(clip))},
+        rss=rss,
+        notes=[
             speakers_note + f" (seed {args.seeds[0]}, one run)",
             f"reference (MFCC via tf.signal padded to {ref['max_frames']} frames, 2xLSTM(64), "
             f"{args.speed_epochs} epochs) test accuracy {ref['accuracy']:.4f}",
@@ -275,4 +266,4 @@ def run(args) -> dict[str, Any]:
             f"latency: batch-1 clip of {len(clip)} samples ({len(clip) / SAMPLE_RATE:.2f} s); "
             "batch 256 repeats it",
         ],
-    }
+    )

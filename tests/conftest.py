@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import os
 import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,33 @@ def require_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path} (set RNN_RECIPES_SHARED_DATA to its folder)")
     return path
+
+
+def assert_clean_failure(result, expected: str) -> None:
+    """The bad-input promise: non-zero exit, one ``Error: ...`` line naming the problem."""
+    assert result.exit_code in (1, 2), result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.output and "unexpected" not in lines[0]
+
+
+def run_quick_start(task: str, folder: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """``rnn-recipes run TASK --output folder/run`` in a fresh process, as a new user runs it.
+
+    Returns the finished process and its wall seconds (printed, never asserted: timing is a
+    benchmark figure).
+    """
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnn_recipes.cli", "run", task, "--output", str(folder / "run")],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=600,
+    )
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"{task} quick start took {seconds:.0f} s")
+    return proc, seconds

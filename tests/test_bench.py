@@ -162,3 +162,36 @@ def test_command_line_is_quoted_for_the_shell():
         == r"rnn-recipes run speech --set 'data.test_regex=_[0-4]\.wav$' --seed 1"
     )
     assert common.set_args({"model.units": 64}) == ["--set", "model.units=64"]
+
+
+def test_assemble_fills_the_shared_fields(tmp_path: Path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        common,
+        "run_child",
+        lambda cmd, log=None: calls.append(cmd) or {"seconds": 12.0, "peak_rss_mb": 1},
+    )
+
+    class Args:
+        seeds = [1, 2]
+        speed_epochs = 2
+
+    result = common.assemble(
+        "sentiment",
+        Args,
+        tmp_path,
+        commands=["c"],
+        values=[0.7, 0.9],
+        quality={"metric": "accuracy", "target": 0.8},
+        recipe_speed=300.0,
+        reference_speed=100.0,
+        speed={"architecture": {}},
+        latency_ms={"p50": 1.0, "p99": 2.0},
+        rss=[500.0, 700.0],
+        notes=["n"],
+    )
+    assert result["quality"]["mean"] == pytest.approx(0.8)
+    assert result["quality"]["seeds"] == [1, 2] and result["quality"]["metric"] == "accuracy"
+    assert result["speed"]["ratio"] == 3.0 and result["speed"]["epochs"] == 2
+    assert result["quickstart_s"] == 12.0 and result["peak_rss_mb"] == 700.0
+    assert calls and calls[0][-4:-2] == ["sentiment", "-o"]

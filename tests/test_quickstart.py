@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_quick_start
 
 OBVIOUS = {
     "This movie was wonderful, I loved every minute of it.": "positive",
@@ -22,24 +23,7 @@ OBVIOUS = {
 
 @pytest.mark.slow
 def test_quick_start_trains_a_useful_model(tmp_path: Path):
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rnn_recipes.cli",
-            "run",
-            "sentiment",
-            "--output",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    seconds = time.perf_counter() - started
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, _ = run_quick_start("sentiment", tmp_path)
     # Stage lines a person can follow, in order.
     stages = [
         "Loading data",
@@ -55,8 +39,6 @@ def test_quick_start_trains_a_useful_model(tmp_path: Path):
     assert -1 not in positions and positions == sorted(positions), proc.stdout
     # Native TensorFlow start-up chatter is filtered out of stderr.
     assert "cudart_stub" not in proc.stderr and "port.cc" not in proc.stderr
-    # Timing is a benchmark figure (python -m bench), never a test assertion.
-    print(f"quick start took {seconds:.0f} s")
 
     texts = list(OBVIOUS)
     out = subprocess.run(

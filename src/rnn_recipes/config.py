@@ -54,12 +54,25 @@ class TrainConfig:
     verbose: Literal["auto", "bar", "epoch", "quiet"] = "auto"  # progress: bar on a terminal
 
 
+def require_at_least(section: str, values: Any, keys: Iterable[str], minimum: float = 1) -> None:
+    """Each ``section.key`` must be at least ``minimum``."""
+    for key in keys:
+        value = getattr(values, key)
+        if value < minimum:
+            raise ConfigError(f"{section}.{key} must be at least {minimum}, got {value}")
+
+
+def require_fraction(section: str, values: Any, keys: Iterable[str], upper: float = 1.0) -> None:
+    """Each ``section.key`` must be in ``[0, upper)``."""
+    for key in keys:
+        value = getattr(values, key)
+        if not 0.0 <= value < upper:
+            raise ConfigError(f"{section}.{key} must be in [0, {upper:g}), got {value}")
+
+
 def validate_train(t: TrainConfig) -> None:
     """Checks on the shared [train] section, called by every task's ``validate``."""
-    if t.epochs < 1:
-        raise ConfigError(f"train.epochs must be at least 1, got {t.epochs}")
-    if t.batch_size < 1:
-        raise ConfigError(f"train.batch_size must be at least 1, got {t.batch_size}")
+    require_at_least("train", t, ("epochs", "batch_size"))
     if t.learning_rate <= 0:
         raise ConfigError(f"train.learning_rate must be positive, got {t.learning_rate}")
 

@@ -42,7 +42,14 @@ from typing import Any, Literal
 import numpy as np
 
 from .._lazy import keras, tf
-from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path, validate_train
+from ..config import (
+    PKG_PREFIX,
+    TrainConfig,
+    require_at_least,
+    require_fraction,
+    resolve_pkg_path,
+    validate_train,
+)
 from ..data import series as series_data
 from ..errors import ConfigError, RecipeError
 
@@ -117,16 +124,9 @@ def validate(config: Config) -> None:
     d, m, t = config.data, config.model, config.train
     if not d.path:
         raise ConfigError("no data: set data.path (or pass --data PATH)")
-    for key in ("lookback", "horizon"):
-        if getattr(m, key) < 1:
-            raise ConfigError(f"model.{key} must be at least 1, got {getattr(m, key)}")
-    for key in ("units", "layers", "segment_length"):
-        if getattr(m, key) < 1:
-            raise ConfigError(f"model.{key} must be at least 1, got {getattr(m, key)}")
-    if m.units < 2:
-        raise ConfigError(f"model.units must be at least 2, got {m.units}")
-    if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    require_at_least("model", m, ("lookback", "horizon", "layers", "segment_length"))
+    require_at_least("model", m, ("units",), 2)
+    require_fraction("model", m, ("dropout",))
     if len(d.split) != 3:
         raise ConfigError(
             f"data.split takes three numbers [train, validation, test], got {d.split}"

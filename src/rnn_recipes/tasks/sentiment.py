@@ -31,7 +31,14 @@ from typing import Any, Literal
 import numpy as np
 
 from .._lazy import keras, tf
-from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path, validate_train
+from ..config import (
+    PKG_PREFIX,
+    TrainConfig,
+    require_at_least,
+    require_fraction,
+    resolve_pkg_path,
+    validate_train,
+)
 from ..data import text as text_data
 from ..data.splits import stratified_split
 from ..errors import ConfigError, RecipeError
@@ -106,18 +113,12 @@ def validate(config: Config) -> None:
         raise ConfigError(f"data.validation/data.test go with data.train, not with {other}")
     if d.classes is not None and len(set(d.classes)) < 2:
         raise ConfigError("data.classes needs at least two distinct labels")
-    for key in ("validation_split", "test_split"):
-        if not 0.0 <= getattr(d, key) < 0.5:
-            raise ConfigError(f"data.{key} must be in [0, 0.5), got {getattr(d, key)}")
+    require_fraction("data", d, ("validation_split", "test_split"), upper=0.5)
     if d.tfds and len(d.tfds_splits) not in (2, 3):
         raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
-    for key in ("units", "layers", "embedding_dim", "max_length"):
-        if getattr(m, key) < 1:
-            raise ConfigError(f"model.{key} must be at least 1, got {getattr(m, key)}")
-    if m.max_tokens < 3:
-        raise ConfigError(f"model.max_tokens must be at least 3, got {m.max_tokens}")
-    if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    require_at_least("model", m, ("units", "layers", "embedding_dim", "max_length"))
+    require_at_least("model", m, ("max_tokens",), 3)
+    require_fraction("model", m, ("dropout",))
     validate_train(t)
 
 

@@ -41,7 +41,14 @@ from typing import Any, Literal
 import numpy as np
 
 from .._lazy import keras, tf
-from ..config import PKG_PREFIX, TrainConfig, resolve_pkg_path, validate_train
+from ..config import (
+    PKG_PREFIX,
+    TrainConfig,
+    require_at_least,
+    require_fraction,
+    resolve_pkg_path,
+    validate_train,
+)
 from ..data import audio
 from ..data.splits import group_split, stratified_split
 from ..errors import ConfigError, RecipeError
@@ -155,9 +162,7 @@ def validate(config: Config) -> None:
                 ) from None
     if d.classes is not None and len(set(d.classes)) < 2:
         raise ConfigError("data.classes needs at least two distinct labels")
-    for key in ("validation_split", "test_split"):
-        if not 0.0 <= getattr(d, key) < 0.5:
-            raise ConfigError(f"data.{key} must be in [0, 0.5), got {getattr(d, key)}")
+    require_fraction("data", d, ("validation_split", "test_split"), upper=0.5)
     if d.sample_rate < 1000:
         raise ConfigError(
             f"data.sample_rate is in Hz and must be at least 1000, got {d.sample_rate}"
@@ -184,11 +189,8 @@ def validate(config: Config) -> None:
     for key in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
         if getattr(f, key) < 0:
             raise ConfigError(f"features.{key} must be 0 or more, got {getattr(f, key)}")
-    for key in ("units", "layers"):
-        if getattr(m, key) < 1:
-            raise ConfigError(f"model.{key} must be at least 1, got {getattr(m, key)}")
-    if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    require_at_least("model", m, ("units", "layers"))
+    require_fraction("model", m, ("dropout",))
     validate_train(t)
 
 
