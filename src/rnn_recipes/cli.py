@@ -132,6 +132,13 @@ def show(recipe: str, config_file: Path | None, sets: tuple[str, ...]) -> None:
 )
 @click.option("--epochs", type=int, help="Maximum number of epochs (sets train.epochs).")
 @click.option("--seed", type=int, help="Random seed (sets train.seed).")
+@click.option(
+    "--strategy",
+    metavar="NAME",
+    help="How training is spread (sets train.strategy): default (one device), mirrored (all "
+    "local GPUs) or multi-worker (the hosts in TF_CONFIG), e.g. --strategy mirrored; see "
+    "docs/distributed.md.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing run folder at --output.")
 @click.option(
     "--resume",
@@ -147,13 +154,15 @@ def run(
     output: Path | None,
     epochs: int | None,
     seed: int | None,
+    strategy: str | None,
     force: bool,
     resume: bool,
 ) -> None:
     """Train, evaluate and export RECIPE; write a run folder.
 
     RECIPE is a built-in name (see `rnn-recipes list`) or a path to a .toml file. Config layers,
-    later ones winning: task defaults, the recipe, --config, --set (and --data/--epochs/--seed).
+    later ones winning: task defaults, the recipe, --config, --set (and --data/--epochs/--seed/
+    --strategy).
 
     \b
     Examples:
@@ -161,6 +170,7 @@ def run(
       rnn-recipes run sentiment --data reviews.csv --set 'model.cell="lstm"' --epochs 5
       rnn-recipes run my-recipe.toml --output runs/mine --force
       rnn-recipes run sentiment --output runs/mine --resume   # after ctrl-C or a crash
+      rnn-recipes run sentiment --strategy mirrored            # all local GPUs
     """
     from .config import load_config
     from .errors import ConfigError
@@ -174,6 +184,7 @@ def run(
                 ("--set", sets),
                 ("--epochs", epochs),
                 ("--seed", seed),
+                ("--strategy", strategy),
                 ("--force", force),
             )
             if value
@@ -189,7 +200,12 @@ def run(
         resolved = runner.resume_config(output)
         runner.run(resolved, output=output, log=click.echo, resume=True)
         return
-    overrides = {"data.path": data_path, "train.epochs": epochs, "train.seed": seed}
+    overrides = {
+        "data.path": data_path,
+        "train.epochs": epochs,
+        "train.seed": seed,
+        "train.strategy": strategy,
+    }
     resolved = load_config(recipe, config_file, sets, overrides)
     from . import runner
 

@@ -52,6 +52,9 @@ class TrainConfig:
     seed: int = 1337  # seeds Python, NumPy and TensorFlow so runs are repeatable
     deterministic: bool = False  # also make TensorFlow ops deterministic (slower; same results)
     verbose: Literal["auto", "bar", "epoch", "quiet"] = "auto"  # progress: bar on a terminal
+    # One device is fastest for the small models recipes train; "mirrored" spreads batches over
+    # the local GPUs, "multi-worker" over the hosts in TF_CONFIG (docs/distributed.md).
+    strategy: Literal["default", "mirrored", "multi-worker"] = "default"
 
 
 def require_at_least(section: str, values: Any, keys: Iterable[str], minimum: float = 1) -> None:

@@ -5,7 +5,9 @@ A run folder is built under a hidden name next to its final place (``.NAME.parti
 (metrics, plots, ``model.keras``, ``saved_model/``) is written, so a crash or ctrl-C never
 leaves a half-written run where a finished one is expected. Training checkpoints every epoch
 (Keras ``BackupAndRestore``), so ``--resume`` continues an interrupted or killed run from its
-last completed epoch. Its layout::
+last completed epoch. ``train.strategy`` spreads training over devices or hosts (see
+:mod:`rnn_recipes.distributed`); under ``multi-worker`` only the chief writes a run folder. Its
+layout::
 
     config.toml        the fully resolved configuration
     metrics.json       test metrics, counts, timings, versions
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, export, report
+from . import __version__, distributed, export, report
 from ._lazy import keras, tf
 from .config import Resolved
 from .errors import RecipeError
@@ -229,6 +231,9 @@ def run(
     """
     task = resolved.task
     out = Path(output) if output is not None else default_output(resolved.name)
+    role = distributed.role(resolved.config.train.strategy)  # checks TF_CONFIG before any work
+    if not role.chief:
+        return _run_worker(resolved, out, log, resume, role)
     work = partial_dir(out)
     created: list[Path] = []
     if resume:
@@ -249,7 +254,7 @@ def run(
         (work / "config.toml").write_text(resolved.to_toml(), encoding="utf-8")
     _status(work, "running", resolved.name, pid=os.getpid())
     try:
-        metrics = _run_in(resolved, work, log, resume)
+        metrics = _run_in(resolved, work, log, resume, role)
         (work / STATUS).unlink()
         if out.exists():
             shutil.rmtree(out)
@@ -269,6 +274,33 @@ def run(
     log("")
     log(f"Test: {task.summary(metrics['test'])}")
     log(f"Run folder: {out}")
+    return out
+
+
+def _run_worker(
+    resolved: Resolved, out: Path, log: Log, resume: bool, role: distributed.Role
+) -> Path:
+    """A multi-worker process other than the chief: trains in step with it and keeps nothing.
+
+    Its history, TensorBoard logs and checkpoints go to a temporary folder deleted at the end
+    (the keras-io multi-worker pattern); the chief alone writes the run folder and exports. On
+    --resume it starts from a copy of the chief's checkpoint, read from the partial folder of
+    ``out``: resuming a multi-worker run needs that folder on a filesystem every worker sees.
+    """
+    import tempfile
+
+    def worker_log(message: str) -> None:
+        log(f"[{role.name}] {message}" if message else message)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"rnn-recipes-{role.task_type}{role.index}-"))
+    try:
+        backup = partial_dir(out) / BACKUP
+        if resume and backup.is_dir():
+            shutil.copytree(backup, tmp / BACKUP)
+        _run_in(resolved, tmp, worker_log, resume, role)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    worker_log(f"Done; the chief writes the run folder {out}")
     return out
 
 
@@ -329,8 +361,17 @@ def _truncate_history(path: Path, epochs: int) -> None:
         path.write_text("".join(lines[: 1 + epochs]))
 
 
-def _run_in(resolved: Resolved, work: Path, log: Log, resume: bool = False) -> dict[str, Any]:
+def _run_in(
+    resolved: Resolved,
+    work: Path,
+    log: Log,
+    resume: bool = False,
+    role: distributed.Role | None = None,
+) -> dict[str, Any]:
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
+    role = role or distributed.Role()
+    # First, before TensorFlow runs anything: logical CPUs and collectives are set up at start.
+    strategy = distributed.make_strategy(t.strategy)
     if resume:
         _repair_backup(work / BACKUP)
     done = _completed_epochs(work) if resume else 0
@@ -345,20 +386,29 @@ def _run_in(resolved: Resolved, work: Path, log: Log, resume: bool = False) -> d
     log("Loading data")
     data = task.make_datasets(cfg, log)
 
-    model = task.build_model(cfg, data)
-    task.compile_model(model, cfg)
+    with distributed.scope(strategy):  # variables (and the optimizer's) live on every replica
+        model = task.build_model(cfg, data)
+        task.compile_model(model, cfg)
     log(f"Model: {model.name}, {model.count_params():,} parameters")
+    if strategy is not None:
+        log(
+            f"Strategy {t.strategy}: {distributed.replicas(strategy)} replicas"
+            + (f" on {role.workers} workers (this is {role.name})" if role.workers > 1 else "")
+            + f"; global batch {t.batch_size}"
+        )
 
     log(f"Training for up to {t.epochs} epochs (early stopping patience {t.patience})")
     timer = _make_timer()
     early = _make_early_stopping(
         work / BACKUP, done, monitor=f"val_{t.monitor}", patience=t.patience
     )
+    multi_worker = t.strategy == "multi-worker"
     if resume:
         _truncate_history(work / "history.csv", done)
         # Each epoch draws a new shuffle order from the pipeline's seeded generator; replay the
         # draws of the completed epochs so the resumed epochs see the orders they would have.
-        for _ in range(done):
+        # (The multi-worker loop replays them on the distributed dataset it iterates.)
+        for _ in range(0 if multi_worker else done):
             iter(data.train)
     callbacks = [
         timer,
@@ -375,19 +425,37 @@ def _run_in(resolved: Resolved, work: Path, log: Log, resume: bool = False) -> d
     # "input ran out of data"; nothing ran out, the epoch simply ended.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     started = time.perf_counter()
-    history = model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=t.epochs,
-        callbacks=callbacks,
-        verbose=_verbosity(t.verbose),
-        shuffle=False,  # the pipeline shuffles (and buckets) itself
-    )
+    if multi_worker:  # Keras fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)
+        session = distributed.fit_multi_worker(
+            model,
+            strategy,
+            data.train,
+            data.validation,
+            epochs=t.epochs,
+            initial_epoch=done,
+            callbacks=callbacks,
+            log=log,
+            verbose=_verbosity(t.verbose) > 0,
+            role=role,
+        ).history
+    else:
+        session = model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=t.epochs,
+            callbacks=callbacks,
+            verbose=_verbosity(t.verbose),
+            shuffle=False,  # the pipeline shuffles (and buckets) itself
+        ).history
     seconds = time.perf_counter() - started
     full_history = _read_history(work / "history.csv")  # includes epochs before a resume
-    epochs_run = len(full_history.get("loss", history.history.get("loss", [])))
-    trained_now = len(history.history.get("loss", []))
+    epochs_run = len(full_history.get("loss", session.get("loss", [])))
+    trained_now = len(session.get("loss", []))
     best_epoch = early.best_epoch + 1  # its weights were restored by EarlyStopping
+    if not role.chief:
+        return {}
+    if strategy is not None:  # evaluate and export a copy with plain variables
+        model = distributed.unreplicated(lambda: task.build_model(cfg, data), model)
 
     log("Evaluating on the test split")
     test = task.evaluate(cfg, data, model)
@@ -406,6 +474,9 @@ def _run_in(resolved: Resolved, work: Path, log: Log, resume: bool = False) -> d
             ),
             "resumed_after_epoch": done if resume else None,
             "deterministic": t.deterministic,
+            "strategy": t.strategy,
+            "replicas": distributed.replicas(strategy),
+            "workers": role.workers,
             "epochs_run": epochs_run,
             "best_epoch": best_epoch,
             "stopped_early": epochs_run < t.epochs,
