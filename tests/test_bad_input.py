@@ -1,61 +1,273 @@
-"""Bad input through the CLI: one clear line, non-zero exit, no traceback, nothing changed.
+"""Bad input of every task through the CLI: one clear line, non-zero exit, no traceback, nothing
+of the user's changed.
 
-Each case builds its files in ``tmp_path`` and returns the CLI arguments plus a fragment the
-message must contain. The matrix then checks the same promises for every case.
+A case builds its files in ``tmp_path`` and returns the CLI arguments plus a fragment the message
+must contain. One parametrized test checks the same promises for every case of every task: exit
+status 1 or 2, a single ``Error: ...`` line on stderr that contains the fragment, no traceback,
+and no file under ``tmp_path`` (or in a finished run the case uses) created, changed or deleted,
+so no half-written run folder either. Cases are grouped: ``common`` (the runner and config, run
+through the sentiment recipe), ``GENERIC`` (the same mistake made with each task's data), then
+each task's own. Ctrl-C during training, which keeps the run for ``--resume``, closes the module.
 """
 
 from __future__ import annotations
 
+import builtins
+import io
+import json
 import os
+import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from rnn_recipes import runner
+from rnn_recipes.data import audio
 from tests.conftest import (
-    TINY,
     assert_clean_failure,
     invoke,
     make_reviews,
     tree_snapshot,
     write_csv,
 )
+from tests.makers import (
+    RATE,
+    REGEX,
+    TINY_FOR,
+    clip,
+    make_series,
+    make_wavs,
+    write_manifest,
+    write_series,
+)
+
+TASKS = ("sentiment", "speech", "forecast")
 
 
-def _data(tmp: Path) -> Path:
-    return write_csv(tmp / "reviews.csv", make_reviews(40))
+class Context:
+    """What a case may need beyond ``tmp_path``: its task, a finished run, a file it cannot read."""
+
+    def __init__(self, task: str | None, runs, monkeypatch):
+        self.task, self._runs, self._monkeypatch = task, runs, monkeypatch
+
+    def run(self, task: str) -> Path:
+        """A finished tiny run of ``task`` (trained once per module)."""
+        return self._runs(task)
+
+    def deny(self, path: Path) -> None:
+        """Make ``path`` unreadable. Root reads any file whatever its mode bits, so when the tests
+        run as root the refusal the operating system would give is simulated at ``open``."""
+        path.chmod(0)
+        if os.geteuid() != 0:
+            return
+        real, denied = io.open, path.resolve()
+
+        def guarded(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and Path(file).resolve() == denied:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real(file, *args, **kwargs)
+
+        self._monkeypatch.setattr(builtins, "open", guarded)
+        self._monkeypatch.setattr(io, "open", guarded)
 
 
-def missing_file(tmp):
+def good_data(task: str, tmp: Path) -> Path:
+    """A small valid data set of ``task``: a review CSV, a folder of WAVs, a series CSV."""
+    if task == "sentiment":
+        return write_csv(tmp / "reviews.csv", make_reviews(60))
+    if task == "speech":
+        return make_wavs(tmp / "clips", takes=3)
+    return write_series(tmp / "series.csv", *make_series())
+
+
+def data_args(task: str, tmp: Path) -> list:
+    args = ["--data", good_data(task, tmp)]
+    return [*args, "--set", f"data.label_regex={REGEX}"] if task == "speech" else args
+
+
+def _run(folder: Path, *extra: str) -> list:
+    return ["run", "speech", "--data", folder, "--set", f"data.label_regex={REGEX}", *extra]
+
+
+def _csv(tmp: Path, text: str, name: str = "s.csv") -> Path:
+    (tmp / name).write_text(text, encoding="utf-8")
+    return tmp / name
+
+
+def _good(tmp: Path, n: int = 600) -> Path:
+    stamps, values = make_series(n)
+    return write_series(tmp / "good.csv", stamps, values)
+
+
+# --- common: the runner and the config ------------------------------------------------------
+
+
+def unknown_recipe(tmp, ctx):
+    return ["run", "sentimnet"], "built-in recipes: forecast, sentiment, speech"
+
+
+def unknown_key(tmp, ctx):
+    return ["run", "sentiment", "--set", "model.unit=3"], "valid keys in section [model]"
+
+
+def unknown_section(tmp, ctx):
+    return ["show", "sentiment", "--set", "modle.units=3"], "unknown config key 'modle'"
+
+
+def wrong_type(tmp, ctx):
+    return ["run", "sentiment", "--set", "train.batch_size=big"], "expected an integer"
+
+
+def malformed_set(tmp, ctx):
+    return ["run", "sentiment", "--set", "model.units"], "KEY=VALUE"
+
+
+def recipe_syntax_error(tmp, ctx):
+    (tmp / "bad.toml").write_text('task = "sentiment"\n[model\n')
+    return ["run", tmp / "bad.toml"], "line 2, column"
+
+
+def recipe_unknown_task(tmp, ctx):
+    (tmp / "bad.toml").write_text('task = "translation"\n')
+    return ["run", tmp / "bad.toml"], "known tasks: forecast, sentiment, speech"
+
+
+def missing_config_file(tmp, ctx):
+    return ["run", "sentiment", "--config", tmp / "nope.toml"], "config file not found"
+
+
+def predict_not_a_run(tmp, ctx):
+    return ["predict", tmp, "some text"], "not a run folder"
+
+
+def predict_missing_input_file(tmp, ctx):
+    return ["predict", tmp, "@" + str(tmp / "nope.txt")], "input file not found"
+
+
+def resume_without_a_run(tmp, ctx):
+    return ["run", "sentiment", "--resume", "-o", tmp / "x"], "no interrupted run to resume"
+
+
+COMMON = [
+    unknown_recipe,
+    unknown_key,
+    unknown_section,
+    wrong_type,
+    malformed_set,
+    recipe_syntax_error,
+    recipe_unknown_task,
+    missing_config_file,
+    predict_not_a_run,
+    predict_missing_input_file,
+    resume_without_a_run,
+]
+
+
+# --- generic: the same mistake with each task ------------------------------------------------
+
+
+def epochs_zero(tmp, ctx):
+    return ["run", ctx.task, *data_args(ctx.task, tmp), "--epochs", "0"], (
+        "train.epochs must be at least 1"
+    )
+
+
+def epochs_negative(tmp, ctx):
+    return ["run", ctx.task, *data_args(ctx.task, tmp), "--epochs", "-3"], (
+        "train.epochs must be at least 1"
+    )
+
+
+def output_exists(tmp, ctx):
+    out = tmp / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    return ["run", ctx.task, *data_args(ctx.task, tmp), "--output", out], "add --force"
+
+
+def force_on_foreign_folder(tmp, ctx):
+    out = tmp / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    return (
+        ["run", ctx.task, *data_args(ctx.task, tmp), "--output", out, "--force"],
+        "not a run folder",
+    )
+
+
+def output_inside_a_file(tmp, ctx):
+    (tmp / "afile").write_text("x")
+    out = tmp / "afile" / "run"
+    return ["run", ctx.task, *data_args(ctx.task, tmp), "--output", out], "which is a file"
+
+
+def unreadable_file(tmp, ctx):
+    args = data_args(ctx.task, tmp)
+    path = args[1] / "low_amy_0.wav" if ctx.task == "speech" else args[1]
+    ctx.deny(path)
+    return ["run", ctx.task, *args], f"cannot read {path}: permission denied"
+
+
+def directory_for_file(tmp, ctx):
+    (tmp / "folder.csv").mkdir()
+    key = {"sentiment": "data.train", "speech": "data.manifest", "forecast": "data.path"}
+    return ["run", ctx.task, "--set", f"{key[ctx.task]}={tmp / 'folder.csv'}"], "is a folder"
+
+
+def predict_no_saved_model(tmp, ctx):
+    run = tmp / "run"
+    run.mkdir()
+    (run / "config.toml").write_text(f'task = "{ctx.task}"\n')
+    return ["predict", run, tmp / "input"], "no exported model"
+
+
+GENERIC = [
+    epochs_zero,
+    epochs_negative,
+    output_exists,
+    force_on_foreign_folder,
+    output_inside_a_file,
+    unreadable_file,
+    directory_for_file,
+    predict_no_saved_model,
+]
+
+
+# --- sentiment ---------------------------------------------------------------------------------
+
+
+def sentiment_missing_file(tmp, ctx):
     return ["run", "sentiment", "--data", tmp / "nope.csv"], "data file not found"
 
 
-def empty_file(tmp):
+def sentiment_empty_file(tmp, ctx):
     (tmp / "empty.csv").write_text("")
     return ["run", "sentiment", "--data", tmp / "empty.csv"], "is empty"
 
 
-def header_only(tmp):
+def sentiment_header_only(tmp, ctx):
     (tmp / "header.csv").write_text("text,label\n")
     return ["run", "sentiment", "--data", tmp / "header.csv"], "no rows"
 
 
-def missing_columns(tmp):
+def sentiment_missing_columns(tmp, ctx):
     write_csv(tmp / "cols.csv", [("hi", "positive")], header=("review", "sentiment"))
     return ["run", "sentiment", "--data", tmp / "cols.csv"], "columns found: review, sentiment"
 
 
-def undecodable(tmp):
+def sentiment_undecodable(tmp, ctx):
     (tmp / "latin.csv").write_bytes("text,label\ncaf\xe9 was great,positive\n".encode("cp1252"))
     return ["run", "sentiment", "--data", tmp / "latin.csv"], "data.encoding"
 
 
-def single_class(tmp):
+def sentiment_single_class(tmp, ctx):
     write_csv(tmp / "one.csv", [(f"text {i}", "positive") for i in range(30)])
     return ["run", "sentiment", "--data", tmp / "one.csv"], "single class"
 
 
-def unseen_test_label(tmp):
-    train = _data(tmp)
+def sentiment_unseen_test_label(tmp, ctx):
+    train = good_data("sentiment", tmp)
     write_csv(tmp / "test.csv", [("so so", "neutral"), ("great", "positive")])
     return (
         [
@@ -70,163 +282,398 @@ def unseen_test_label(tmp):
     )
 
 
-def unknown_recipe(tmp):
-    return ["run", "sentimnet"], "built-in recipes: forecast, sentiment, speech"
-
-
-def unknown_key(tmp):
-    return ["run", "sentiment", "--set", "model.unit=3"], "valid keys in section [model]"
-
-
-def unknown_section(tmp):
-    return ["show", "sentiment", "--set", "modle.units=3"], "unknown config key 'modle'"
-
-
-def wrong_type(tmp):
-    return ["run", "sentiment", "--set", "train.batch_size=big"], "expected an integer"
-
-
-def malformed_set(tmp):
-    return ["run", "sentiment", "--set", "model.units"], "KEY=VALUE"
-
-
-def output_exists(tmp):
-    out = tmp / "out"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    return ["run", "sentiment", "--data", _data(tmp), "--output", out], "add --force"
-
-
-def force_on_foreign_folder(tmp):
-    out = tmp / "out"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    return (
-        ["run", "sentiment", "--data", _data(tmp), "--output", out, "--force"],
-        "not a run folder",
-    )
-
-
-def output_inside_a_file(tmp):
-    (tmp / "afile").write_text("x")
-    return [
-        "run",
-        "sentiment",
-        "--data",
-        _data(tmp),
-        "--output",
-        tmp / "afile" / "run",
-    ], "which is a file"
-
-
-def epochs_zero(tmp):
-    return [
-        "run",
-        "sentiment",
-        "--data",
-        _data(tmp),
-        "--epochs",
-        "0",
-    ], "train.epochs must be at least 1"
-
-
-def epochs_negative(tmp):
-    return [
-        "run",
-        "sentiment",
-        "--data",
-        _data(tmp),
-        "--epochs",
-        "-3",
-    ], "train.epochs must be at least 1"
-
-
-def directory_for_file(tmp):
+def sentiment_directory_for_file(tmp, ctx):
     (tmp / "folder.csv").mkdir()
     return ["run", "sentiment", "--set", f"data.train={tmp / 'folder.csv'}"], "is a folder"
 
 
-def recipe_syntax_error(tmp):
-    (tmp / "bad.toml").write_text('task = "sentiment"\n[model\n')
-    return ["run", tmp / "bad.toml"], "line 2, column"
-
-
-def recipe_unknown_task(tmp):
-    (tmp / "bad.toml").write_text('task = "translation"\n')
-    return ["run", tmp / "bad.toml"], "known tasks: forecast, sentiment, speech"
-
-
-def missing_config_file(tmp):
-    return ["run", "sentiment", "--config", tmp / "nope.toml"], "config file not found"
-
-
-def two_sources(tmp):
+def sentiment_two_sources(tmp, ctx):
     return (
-        ["run", "sentiment", "--data", _data(tmp), "--set", "data.tfds=imdb_reviews"],
+        [
+            "run",
+            "sentiment",
+            "--data",
+            good_data("sentiment", tmp),
+            "--set",
+            "data.tfds=imdb_reviews",
+        ],
         "only one data source",
     )
 
 
-def predict_no_saved_model(tmp):
-    run = tmp / "run"
-    run.mkdir()
-    (run / "config.toml").write_text('task = "sentiment"\n')
-    return ["predict", run, "some text"], "no exported model"
-
-
-def predict_not_a_run(tmp):
-    return ["predict", tmp, "some text"], "not a run folder"
-
-
-def predict_missing_input_file(tmp):
-    return ["predict", tmp, "@" + str(tmp / "nope.txt")], "input file not found"
-
-
-def unreadable_file(tmp):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: file permissions do not stop root from reading")
-    path = _data(tmp)
-    path.chmod(0)
-    return ["run", "sentiment", "--data", path], "permission denied"
-
-
-CASES = [
-    missing_file,
-    empty_file,
-    header_only,
-    missing_columns,
-    undecodable,
-    single_class,
-    unseen_test_label,
-    unknown_recipe,
-    unknown_key,
-    unknown_section,
-    wrong_type,
-    malformed_set,
-    output_exists,
-    force_on_foreign_folder,
-    output_inside_a_file,
-    epochs_zero,
-    epochs_negative,
-    directory_for_file,
-    recipe_syntax_error,
-    recipe_unknown_task,
-    missing_config_file,
-    two_sources,
-    predict_no_saved_model,
-    predict_not_a_run,
-    predict_missing_input_file,
-    unreadable_file,
+SENTIMENT_CASES = [
+    sentiment_missing_file,
+    sentiment_empty_file,
+    sentiment_header_only,
+    sentiment_missing_columns,
+    sentiment_undecodable,
+    sentiment_single_class,
+    sentiment_unseen_test_label,
+    sentiment_directory_for_file,
+    sentiment_two_sources,
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
-def test_bad_input(case, tmp_path: Path, monkeypatch):
+# --- speech ------------------------------------------------------------------------------------
+
+
+def speech_empty_folder(tmp, ctx):
+    (tmp / "empty").mkdir()
+    return _run(tmp / "empty"), "is empty"
+
+
+def speech_no_regex_match(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "README-take.wav", clip("low", 1), RATE)
+    return _run(folder), "file name 'README-take.wav' does not match data.label_regex '^(?P<label>"
+
+
+def speech_corrupt_wav(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    (folder / "low_amy_7.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunkjunk")
+    return _run(folder), "low_amy_7.wav"
+
+
+def speech_truncated_wav(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    data = (folder / "low_amy_0.wav").read_bytes()
+    (folder / "low_amy_0.wav").write_bytes(data[: len(data) // 2])
+    return _run(folder), "low_amy_0.wav is truncated"
+
+
+def speech_non_wav_among_wavs(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    (folder / "notes.txt").write_text("recorded on Tuesday")
+    return _run(folder), "notes.txt is not a .wav or .npy file"
+
+
+def speech_clip_shorter_than_a_frame(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "high_amy_5.wav", clip("high", 3, 0.01), RATE)
+    return _run(folder), "high_amy_5.wav holds 80 samples"
+
+
+def speech_mixed_rates_without_resampling(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "low_cy_6.wav", clip("low", 3, rate=16000), 16000)
+    return _run(folder, "--set", "data.resample=false"), "low_cy_6.wav is at 16000 Hz"
+
+
+def speech_manifest_path_missing(tmp, ctx):
+    make_wavs(tmp / "w", takes=1)
+    rows = [{"path": "w/low_amy_0.wav", "label": "low"}, {"path": "w/gone.wav", "label": "high"}]
+    manifest = write_manifest(tmp / "m.csv", rows)
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], "w/gone.wav does not exist"
+
+
+def speech_npy_feature_counts_differ(tmp, ctx):
+    (tmp / "f").mkdir()
+    rows = []
+    for i in range(6):
+        np.save(tmp / "f" / f"{i}.npy", np.ones((4, 5 if i != 3 else 7), np.float32))
+        rows.append({"path": f"f/{i}.npy", "label": "ab"[i % 2]})
+    manifest = write_manifest(tmp / "m.csv", rows)
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], "3.npy has 7 features"
+
+
+def speech_single_class(tmp, ctx):
+    folder = make_wavs(tmp / "w", labels=("low",), takes=2)
+    return _run(folder), "single class ('low')"
+
+
+def speech_speakers_unknown_for_group_by(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1, layout="folders")
+    return (
+        ["run", "speech", "--data", folder, "--set", "data.group_by=speaker"],
+        "has no speaker",
+    )
+
+
+def speech_unmatched_test_regex(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(
+        folder, "--set", r"data.test_regex=_9\.wav$"
+    ), "no file name matches data.test_regex"
+
+
+def speech_frame_step_over_frame_length(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "features.frame_step=0.05"), "0 < frame_step <= frame_length"
+
+
+def speech_fmax_above_nyquist(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "features.fmax=6000.0"), "fmax <= sample_rate / 2 (4000 Hz)"
+
+
+def speech_manifest_path_outside(tmp, ctx):
+    make_wavs(tmp / "w", takes=1)
+    (tmp / "m").mkdir()
+    rows = [{"path": "../w/low_amy_0.wav", "label": "low"}]
+    manifest = write_manifest(tmp / "m" / "m.csv", rows)
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], (
+        "line 2: ../w/low_amy_0.wav is outside the manifest's folder"
+    )
+
+
+def speech_manifest_absolute_path_outside(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    (tmp / "m").mkdir()
+    rows = [{"path": str(folder / "low_amy_0.wav"), "label": "low"}]
+    manifest = write_manifest(tmp / "m" / "m.csv", rows)
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], "data.allow_outside = true"
+
+
+def speech_manifest_symlink_outside(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    (tmp / "m").mkdir()
+    (tmp / "m" / "link.wav").symlink_to(folder / "low_amy_0.wav")
+    manifest = write_manifest(tmp / "m" / "m.csv", [{"path": "link.wav", "label": "low"}])
+    return ["run", "speech", "--set", f"data.manifest={manifest}"], "link.wav is outside"
+
+
+def speech_predict_npy_on_a_wav_model(tmp, ctx):
+    np.save(tmp / "x.npy", np.zeros((3, 8), np.float32))
+    return ["predict", ctx.run("speech"), tmp / "x.npy"], (
+        "x.npy is not a .wav file; this run's model takes audio (.wav)"
+    )
+
+
+SPEECH_CASES = [
+    speech_manifest_path_outside,
+    speech_manifest_absolute_path_outside,
+    speech_manifest_symlink_outside,
+    speech_predict_npy_on_a_wav_model,
+    speech_empty_folder,
+    speech_no_regex_match,
+    speech_corrupt_wav,
+    speech_truncated_wav,
+    speech_non_wav_among_wavs,
+    speech_clip_shorter_than_a_frame,
+    speech_mixed_rates_without_resampling,
+    speech_manifest_path_missing,
+    speech_npy_feature_counts_differ,
+    speech_single_class,
+    speech_speakers_unknown_for_group_by,
+    speech_unmatched_test_regex,
+    speech_frame_step_over_frame_length,
+    speech_fmax_above_nyquist,
+]
+
+
+# --- forecast ----------------------------------------------------------------------------------
+
+
+def forecast_missing_time_column(tmp, ctx):
+    path = _csv(tmp, "time,a\n2024-01-01,1\n2024-01-02,2\n")
+    return ["run", "forecast", "--data", path], "no time column 'date'; columns found: time, a"
+
+
+def forecast_unparsable_timestamp(tmp, ctx):
+    path = _csv(tmp, "date,a\n2024-01-01,1\n2024-13-45,2\n")
+    return ["run", "forecast", "--data", path], "row 2 (line 3): cannot parse '2024-13-45'"
+
+
+def forecast_non_increasing_timestamps(tmp, ctx):
+    path = _csv(tmp, "date,a\n2024-01-02,1\n2024-01-03,1\n2024-01-01,2\n")
+    return ["run", "forecast", "--data", path], "row 3 (line 4): timestamp 2024-01-01 goes back"
+
+
+def forecast_duplicate_timestamps(tmp, ctx):
+    path = _csv(tmp, "date,a\n2024-01-01,1\n2024-01-01,2\n")
+    return ["run", "forecast", "--data", path], "row 2 (line 3): timestamp 2024-01-01 repeats"
+
+
+def forecast_non_numeric_target(tmp, ctx):
+    path = _csv(tmp, "date,a,kind\n2024-01-01,1,x\n2024-01-02,2,y\n")
+    args = ["run", "forecast", "--data", path, "--set", 'data.target_columns=["kind"]']
+    return args, "column 'kind' of"
+
+
+def forecast_nan_without_fill(tmp, ctx):
+    stamps, values = make_series()
+    values[100, 1] = np.nan
+    path = write_series(tmp / "nan.csv", stamps, values)
+    return ["run", "forecast", "--data", path], "column 'b' of"
+
+
+def forecast_series_too_short(tmp, ctx):
+    path = _good(tmp, 100)
+    return (
+        ["run", "forecast", "--data", path],
+        "train has 70 and needs 60, validation has 10 and needs 12, test has 20 and needs 12",
+    )
+
+
+def forecast_horizon_zero(tmp, ctx):
+    return ["run", "forecast", "--set", "model.horizon=0"], "model.horizon must be at least 1"
+
+
+def forecast_lookback_negative(tmp, ctx):
+    return ["run", "forecast", "--set", "model.lookback=-5"], "model.lookback must be at least 1"
+
+
+def forecast_monitor_accuracy(tmp, ctx):
+    return ["run", "forecast", "--set", "train.monitor=accuracy"], 'train.monitor must be "loss"'
+
+
+def forecast_bad_split(tmp, ctx):
+    return ["run", "forecast", "--set", "data.split=[0.8, 0.2]"], "data.split takes three numbers"
+
+
+def forecast_predict_other_columns(tmp, ctx):
+    stamps, values = make_series(60)
+    path = write_series(tmp / "other.csv", stamps, values, header=("date", "a", "b", "temp"))
+    return [
+        "predict",
+        ctx.run("forecast"),
+        path,
+        "-o",
+        tmp / "fc",
+    ], "lacks column(s) cov that the model"
+
+
+def forecast_predict_too_few_rows(tmp, ctx):
+    stamps, values = make_series(30)
+    path = write_series(tmp / "few.csv", stamps, values)
+    return [
+        "predict",
+        ctx.run("forecast"),
+        path,
+        "-o",
+        tmp / "fc",
+    ], "has 30 rows; the model needs the last 48"
+
+
+def forecast_evaluate_too_few_rows(tmp, ctx):
+    stamps, values = make_series(50)
+    path = write_series(tmp / "few.csv", stamps, values)
+    return [
+        "evaluate",
+        ctx.run("forecast"),
+        "--data",
+        path,
+    ], "has 50 rows; evaluating needs at least"
+
+
+FORECAST_CASES = [
+    forecast_missing_time_column,
+    forecast_unparsable_timestamp,
+    forecast_non_increasing_timestamps,
+    forecast_duplicate_timestamps,
+    forecast_non_numeric_target,
+    forecast_nan_without_fill,
+    forecast_series_too_short,
+    forecast_horizon_zero,
+    forecast_lookback_negative,
+    forecast_monitor_accuracy,
+    forecast_bad_split,
+    forecast_predict_other_columns,
+    forecast_predict_too_few_rows,
+    forecast_evaluate_too_few_rows,
+]
+
+
+# --- the matrix -----------------------------------------------------------------------------
+
+MATRIX = [
+    *(pytest.param(None, case, id=f"common-{case.__name__}") for case in COMMON),
+    *(pytest.param(task, case, id=f"{task}-{case.__name__}") for task in TASKS for case in GENERIC),
+    *(
+        pytest.param(task, case, id=f"{task}-{case.__name__.removeprefix(task + '_')}")
+        for task, cases in (
+            ("sentiment", SENTIMENT_CASES),
+            ("speech", SPEECH_CASES),
+            ("forecast", FORECAST_CASES),
+        )
+        for case in cases
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    """task -> a finished one-epoch run of it, trained the first time a case asks."""
+    root = tmp_path_factory.mktemp("finished")
+    made: dict[str, Path] = {}
+
+    def get(task: str) -> Path:
+        if task not in made:
+            folder = root / task
+            folder.mkdir()
+            out = root / f"{task}-run"
+            result = invoke(
+                "run", task, *data_args(task, folder), *TINY_FOR[task], "--epochs", "1", "-o", out
+            )
+            assert result.exit_code == 0, result.output
+            made[task] = out
+        return made[task]
+
+    get.made = made
+    return get
+
+
+@pytest.mark.parametrize(("task", "case"), MATRIX)
+def test_bad_input(task, case, tmp_path: Path, finished_runs, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a default runs/ folder would land here and be caught
-    args, expected = case(tmp_path)
-    before = tree_snapshot(tmp_path)
-    if args[0] == "run":
-        args = [*args[:2], *TINY, *args[2:]]  # the case's own options come last and win
+    args, expected = case(tmp_path, Context(task, finished_runs, monkeypatch))
+    runs = list(finished_runs.made.values())
+    before = [tree_snapshot(tmp_path), *map(tree_snapshot, runs)]
+    if args[0] == "run" and str(args[1]) in TINY_FOR and "--resume" not in args:
+        args = [*args[:2], *TINY_FOR[str(args[1])], *args[2:]]  # the case's options win
     result = invoke(*args)
     assert_clean_failure(result, expected)
-    assert tree_snapshot(tmp_path) == before
+    assert [tree_snapshot(tmp_path), *map(tree_snapshot, runs)] == before
+
+
+# --- ctrl-C during training ------------------------------------------------------------------
+
+
+def _interrupt_at_second_epoch(monkeypatch) -> None:
+    """Press ctrl-C (a real SIGINT to this process) as the second epoch begins."""
+    make_timer = runner._make_timer
+
+    def timer():
+        callback = make_timer()
+        begin = callback.on_epoch_begin
+
+        def on_epoch_begin(epoch, logs=None):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+            begin(epoch, logs)
+
+        callback.on_epoch_begin = on_epoch_begin
+        return callback
+
+    monkeypatch.setattr(runner, "_make_timer", timer)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_ctrl_c_during_training_keeps_the_run_for_resume(task, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    args = ["run", task, *TINY_FOR[task], *data_args(task, tmp_path), "--epochs", "3", "-o", out]
+    before = tree_snapshot(tmp_path)
+    _interrupt_at_second_epoch(monkeypatch)
+    result = invoke(*args, "--set", "train.patience=5")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+
+    assert result.exit_code == 130, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert lines[0].startswith("interrupted; the completed epochs are kept")
+    assert lines[0].endswith(f"rnn-recipes run {task} --resume --output {out}")
+    partial = tmp_path / ".out.partial"
+    assert json.loads((partial / "status.json").read_text())["status"] == "interrupted"
+    assert not out.exists()  # no half-written run where a finished one is expected
+    after = {k: v for k, v in tree_snapshot(tmp_path).items() if not k.startswith(".out.partial")}
+    assert after == before  # the user's files are untouched
+
+    resumed = invoke("run", task, "--resume", "-o", out)
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming after epoch 1" in resumed.output
+    assert not partial.exists() and (out / "saved_model" / "saved_model.pb").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["resumed_after_epoch"] == 1
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + metrics["train"]["epochs_run"]

@@ -126,12 +126,13 @@ print(json.dumps({{
 
 
 def test_keras_file_reloads_and_agrees_with_saved_model(tiny_run: Path):
-    import keras
     import numpy as np
     import tensorflow as tf
 
     texts = ["great wonderful film", "awful boring food"]
-    model = keras.saving.load_model(tiny_run / "model.keras", safe_mode=True)
+    from rnn_recipes.export import load_keras
+
+    model = load_keras(tiny_run)  # safe_mode=True
     probs = np.asarray(model.predict(tf.constant(texts), verbose=0))
     served = tf.saved_model.load(str(tiny_run / "saved_model")).signatures["serving_default"]
     expected = served(text=tf.constant(texts))["probabilities"].numpy()

@@ -4,6 +4,10 @@ Both are written to a temporary name and renamed into place, so a reader never s
 The SavedModel is traced with the recurrent layers forced onto their portable kernels, so it never
 contains GPU-only ``CudnnRNN`` ops even when exported on a machine with a GPU; training still uses
 cuDNN where available.
+
+A SavedModel is a TensorFlow program, not just weights: load one (``predict``, ``evaluate``,
+``tf.saved_model.load``) only from a source you trust. ``model.keras`` is loaded with
+``safe_mode=True`` (:func:`load_keras`).
 """
 
 from __future__ import annotations
@@ -98,6 +102,24 @@ def saved_model_ops(path: Path) -> set[str]:
         for fn in meta.graph_def.library.function:
             ops.update(node.op for node in fn.node_def)
     return ops
+
+
+def load_keras(run_dir: Path):
+    """Load a run's ``model.keras`` (raw input in), always with Keras' ``safe_mode=True``.
+
+    The task's custom layers are registered first (speech and forecast have some), so nothing
+    needs ``safe_mode=False``: a ``.keras`` file from elsewhere cannot run code of its own
+    through deserialized lambdas.
+    """
+    from .config import load_run_config
+
+    path = Path(run_dir) / KERAS_FILE
+    if not path.is_file():
+        raise RecipeError(f"{run_dir} has no {KERAS_FILE}; give the folder of a finished run")
+    task = load_run_config(Path(run_dir)).task
+    if hasattr(task, "register_layers"):
+        task.register_layers()
+    return keras.saving.load_model(str(path), safe_mode=True)
 
 
 def load_serving(run_dir: Path):

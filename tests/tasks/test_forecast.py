@@ -4,7 +4,6 @@ evaluate, bad input, the quick start and a short ETTh1 run."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -17,51 +16,12 @@ import pytest
 from rnn_recipes.config import load_config
 from rnn_recipes.tasks import forecast
 from tests.conftest import (
-    assert_clean_failure,
     invoke,
     require_shared,
     run_quick_start,
-    tree_snapshot,
 )
-
-LOOKBACK, HORIZON = 48, 12
-# A model small enough that an epoch takes about a second.
-TINY = [
-    "--set",
-    f"model.lookback={LOOKBACK}",
-    "--set",
-    f"model.horizon={HORIZON}",
-    "--set",
-    "model.segment_length=12",
-    "--set",
-    "model.units=8",
-    "--set",
-    "train.batch_size=32",
-    "--set",
-    "train.verbose=quiet",
-]
-
-
-def make_series(n: int = 600, seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """Hourly: two targets with a daily cycle around different levels, plus a covariate."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    daily = np.sin(2 * np.pi * t / 24)
-    a = 100 + 10 * daily + rng.normal(0, 1, n)
-    b = 5 + 2 * np.roll(daily, 3) + rng.normal(0, 0.2, n)
-    cov = 20 + 5 * daily + rng.normal(0, 0.5, n)
-    start = dt.datetime(2024, 3, 1)
-    stamps = [(start + dt.timedelta(hours=int(i))).isoformat(sep=" ") for i in t]
-    return stamps, np.stack([a, b, cov], axis=1)
-
-
-def write_series(path: Path, stamps, values, header=("date", "a", "b", "cov")) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for stamp, row in zip(stamps, values):
-            writer.writerow([stamp, *(f"{v:.4f}" for v in row)])
-    return path
+from tests.makers import FORECAST_TINY as TINY
+from tests.makers import HORIZON, LOOKBACK, make_series, write_series
 
 
 def _config(path: Path, *sets: str):
@@ -263,10 +223,9 @@ print(json.dumps({{
     assert np.all(np.abs(served.mean(axis=(0, 1)) - level) < 0.5 * values.std(axis=0) + 1)
 
     # The same numbers as model.keras, and as the trained core fed the scaled window by hand.
-    import keras
+    from rnn_recipes.export import load_keras
 
-    forecast.register_layers()
-    full = keras.saving.load_model(out / "model.keras")
+    full = load_keras(out)  # registers the custom layer; safe_mode=True
     windows = np.stack([values[-LOOKBACK:], values[-LOOKBACK - 100 : -100]]).astype(np.float32)
     windows = np.round(windows, 4)  # what the CSV holds
     np.testing.assert_allclose(full.predict(windows, verbose=0), served, atol=1e-4, rtol=1e-4)
@@ -323,126 +282,6 @@ def test_evaluate_matches_the_run_on_the_same_windows(tiny_run, tmp_path):
     )
     text = invoke("evaluate", out, "--data", span).stdout
     assert "MSE" in text and "repeat-last" in text and "original units" in text
-
-
-# --- bad input ---------------------------------------------------------------------------------
-
-
-def _csv(tmp: Path, text: str, name: str = "s.csv") -> Path:
-    (tmp / name).write_text(text, encoding="utf-8")
-    return tmp / name
-
-
-def _good(tmp: Path, n: int = 600) -> Path:
-    stamps, values = make_series(n)
-    return write_series(tmp / "good.csv", stamps, values)
-
-
-def missing_time_column(tmp, run):
-    path = _csv(tmp, "time,a\n2024-01-01,1\n2024-01-02,2\n")
-    return ["run", "forecast", "--data", path], "no time column 'date'; columns found: time, a"
-
-
-def unparsable_timestamp(tmp, run):
-    path = _csv(tmp, "date,a\n2024-01-01,1\n2024-13-45,2\n")
-    return ["run", "forecast", "--data", path], "row 2 (line 3): cannot parse '2024-13-45'"
-
-
-def non_increasing_timestamps(tmp, run):
-    path = _csv(tmp, "date,a\n2024-01-02,1\n2024-01-03,1\n2024-01-01,2\n")
-    return ["run", "forecast", "--data", path], "row 3 (line 4): timestamp 2024-01-01 goes back"
-
-
-def duplicate_timestamps(tmp, run):
-    path = _csv(tmp, "date,a\n2024-01-01,1\n2024-01-01,2\n")
-    return ["run", "forecast", "--data", path], "row 2 (line 3): timestamp 2024-01-01 repeats"
-
-
-def non_numeric_target(tmp, run):
-    path = _csv(tmp, "date,a,kind\n2024-01-01,1,x\n2024-01-02,2,y\n")
-    args = ["run", "forecast", "--data", path, "--set", 'data.target_columns=["kind"]']
-    return args, "column 'kind' of"
-
-
-def nan_without_fill(tmp, run):
-    stamps, values = make_series()
-    values[100, 1] = np.nan
-    path = write_series(tmp / "nan.csv", stamps, values)
-    return ["run", "forecast", "--data", path], "column 'b' of"
-
-
-def series_too_short(tmp, run):
-    path = _good(tmp, 100)
-    return (
-        ["run", "forecast", "--data", path],
-        "train has 70 and needs 60, validation has 10 and needs 12, test has 20 and needs 12",
-    )
-
-
-def horizon_zero(tmp, run):
-    return ["run", "forecast", "--set", "model.horizon=0"], "model.horizon must be at least 1"
-
-
-def lookback_negative(tmp, run):
-    return ["run", "forecast", "--set", "model.lookback=-5"], "model.lookback must be at least 1"
-
-
-def monitor_accuracy(tmp, run):
-    return ["run", "forecast", "--set", "train.monitor=accuracy"], 'train.monitor must be "loss"'
-
-
-def bad_split(tmp, run):
-    return ["run", "forecast", "--set", "data.split=[0.8, 0.2]"], "data.split takes three numbers"
-
-
-def predict_other_columns(tmp, run):
-    stamps, values = make_series(60)
-    path = write_series(tmp / "other.csv", stamps, values, header=("date", "a", "b", "temp"))
-    return ["predict", run, path, "-o", tmp / "fc"], "lacks column(s) cov that the model"
-
-
-def predict_too_few_rows(tmp, run):
-    stamps, values = make_series(30)
-    path = write_series(tmp / "few.csv", stamps, values)
-    return ["predict", run, path, "-o", tmp / "fc"], "has 30 rows; the model needs the last 48"
-
-
-def evaluate_too_few_rows(tmp, run):
-    stamps, values = make_series(50)
-    path = write_series(tmp / "few.csv", stamps, values)
-    return ["evaluate", run, "--data", path], "has 50 rows; evaluating needs at least"
-
-
-CASES = [
-    missing_time_column,
-    unparsable_timestamp,
-    non_increasing_timestamps,
-    duplicate_timestamps,
-    non_numeric_target,
-    nan_without_fill,
-    series_too_short,
-    horizon_zero,
-    lookback_negative,
-    monitor_accuracy,
-    bad_split,
-    predict_other_columns,
-    predict_too_few_rows,
-    evaluate_too_few_rows,
-]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
-def test_bad_input(case, tmp_path: Path, tiny_run, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a default runs/ folder would land here and be caught
-    run = tiny_run[0]
-    args, expected = case(tmp_path, run)
-    before, run_before = tree_snapshot(tmp_path), tree_snapshot(run)
-    if args[0] == "run":
-        args = [*args[:2], *TINY, *args[2:]]  # the case's own options come last and win
-    result = invoke(*args)
-    assert_clean_failure(result, expected)
-    assert tree_snapshot(tmp_path) == before
-    assert tree_snapshot(run) == run_before
 
 
 # --- the quick start and real data -------------------------------------------------------------

@@ -6,7 +6,6 @@ named ``{label}_{speaker}_{take}.wav`` like FSDD, so a 4-unit GRU learns them in
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import subprocess
@@ -21,67 +20,18 @@ from rnn_recipes.config import load_config
 from rnn_recipes.data import audio
 from rnn_recipes.tasks import speech
 from tests.conftest import (
-    assert_clean_failure,
     invoke,
     require_shared,
     run_quick_start,
-    tree_snapshot,
 )
+from tests.makers import RATE, REGEX, SPEAKERS, clip, make_wavs, write_manifest
+from tests.makers import SPEECH_TINY as TINY
 
-RATE = 8000
-PITCH = {"low": 300.0, "mid": 900.0, "high": 2000.0}
-SPEAKERS = ("amy", "bo", "cy", "dee", "ed")
-REGEX = r"^(?P<label>[a-z]+)_(?P<speaker>[a-z]+)_\d+\.wav$"
-TINY = [
-    "--set",
-    "model.units=4",
-    "--set",
-    "model.layers=1",
-    "--set",
-    "features.mel_bins=8",
-    "--set",
-    "train.batch_size=8",
-    "--set",
-    "train.verbose=quiet",
-]
 QUIET = lambda *_: None  # noqa: E731
 
 
-def clip(label: str, seed: int, seconds: float | None = None, rate: int = RATE) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = int(rate * (seconds or rng.uniform(0.08, 0.2)))
-    t = np.arange(n) / rate
-    f = PITCH[label] * rng.uniform(0.95, 1.05)
-    return 0.4 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(n)
-
-
-def make_wavs(
-    folder: Path,
-    labels=("low", "high"),
-    speakers=SPEAKERS,
-    takes: int = 4,
-    layout: str = "regex",
-    rate: int = RATE,
-) -> Path:
-    """``{label}_{speaker}_{take}.wav`` files, flat (regex) or one sub-folder per label."""
-    folder.mkdir(parents=True, exist_ok=True)
-    seed = 0
-    for label in labels:
-        for speaker in speakers:
-            for take in range(takes):
-                where = folder / label if layout == "folders" else folder
-                where.mkdir(exist_ok=True)
-                seed += 1
-                audio.write_wav(where / f"{label}_{speaker}_{take}.wav", clip(label, seed), rate)
-    return folder
-
-
-def write_manifest(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+def _run(folder: Path, *extra: str) -> list:
+    return ["run", "speech", "--data", folder, "--set", f"data.label_regex={REGEX}", *extra]
 
 
 def _config(*sets: str):
@@ -173,6 +123,22 @@ def test_manifest_split_column_and_relative_paths(tmp_path: Path):
     # a .csv given as data.path is read as a manifest too
     data = _prepared(f"data.path={manifest}")
     assert len(data.splits["test"].names) == 10
+
+
+def test_manifest_paths_outside_its_folder_need_allow_outside(tmp_path: Path):
+    from rnn_recipes.errors import RecipeError
+
+    make_wavs(tmp_path / "clips", takes=3)
+    (tmp_path / "lists").mkdir()
+    rows = [
+        {"path": f"../clips/{p.name}", "label": p.stem.split("_")[0]}
+        for p in sorted((tmp_path / "clips").glob("*.wav"))
+    ]
+    manifest = write_manifest(tmp_path / "lists" / "m.csv", rows)
+    with pytest.raises(RecipeError, match="outside the manifest's folder"):
+        _prepared(f"data.manifest={manifest}")
+    data = _prepared(f"data.manifest={manifest}", "data.allow_outside=true")
+    assert sum(len(split.names) for split in data.splits.values()) == len(rows)
 
 
 def test_resampled_files_are_noted(tmp_path: Path):
@@ -340,13 +306,12 @@ print(json.dumps({{
 
 
 def test_keras_file_reloads_safely_and_agrees_with_saved_model(wav_run: Path):
-    import keras
     import tensorflow as tf
 
-    import rnn_recipes.tasks.speech_layers  # noqa: F401 - registers the feature layers
+    from rnn_recipes.export import load_keras
 
     waves = np.stack([clip("mid", 9, 0.2), clip("low", 10, 0.2)]).astype(np.float32)
-    model = keras.saving.load_model(wav_run / "model.keras", safe_mode=True)
+    model = load_keras(wav_run)  # registers the feature layers; safe_mode=True
     probs = np.asarray(model.predict(waves, verbose=0))
     served = tf.saved_model.load(str(wav_run / "saved_model")).signatures["serving_default"]
     np.testing.assert_allclose(
@@ -388,11 +353,9 @@ def test_other_model_and_feature_options_train_and_export(tmp_path: Path):
     )
     assert result.exit_code == 0, result.output
     assert "mfcc (6 per frame)" in result.output
-    import keras
+    from rnn_recipes.export import load_keras
 
-    import rnn_recipes.tasks.speech_layers  # noqa: F401
-
-    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    model = load_keras(out)
     names = [layer.name for layer in model.get_layer("speech_rnn").layers]
     assert {"utterance_norm", "spec_augment", "lstm_1"} <= set(names)
 
@@ -493,141 +456,6 @@ def test_tfds_route_reads_a_prepared_dataset_offline(tmp_path: Path):
     assert (
         sum(metrics["counts"]["validation"].values()) == 4
     )  # carved from train: 10% of 30 + rounding
-
-
-# --- bad input ------------------------------------------------------------------------------------
-
-
-def _run(folder: Path, *extra: str) -> list:
-    return ["run", "speech", "--data", folder, "--set", f"data.label_regex={REGEX}", *extra]
-
-
-def empty_folder(tmp):
-    (tmp / "empty").mkdir()
-    return _run(tmp / "empty"), "is empty"
-
-
-def no_regex_match(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    audio.write_wav(folder / "README-take.wav", clip("low", 1), RATE)
-    return _run(folder), "file name 'README-take.wav' does not match data.label_regex '^(?P<label>"
-
-
-def corrupt_wav(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    (folder / "low_amy_7.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunkjunk")
-    return _run(folder), "low_amy_7.wav"
-
-
-def truncated_wav(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    data = (folder / "low_amy_0.wav").read_bytes()
-    (folder / "low_amy_0.wav").write_bytes(data[: len(data) // 2])
-    return _run(folder), "low_amy_0.wav is truncated"
-
-
-def non_wav_among_wavs(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    (folder / "notes.txt").write_text("recorded on Tuesday")
-    return _run(folder), "notes.txt is not a .wav or .npy file"
-
-
-def clip_shorter_than_a_frame(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    audio.write_wav(folder / "high_amy_5.wav", clip("high", 3, 0.01), RATE)
-    return _run(folder), "high_amy_5.wav holds 80 samples"
-
-
-def mixed_rates_without_resampling(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    audio.write_wav(folder / "low_cy_6.wav", clip("low", 3, rate=16000), 16000)
-    return _run(folder, "--set", "data.resample=false"), "low_cy_6.wav is at 16000 Hz"
-
-
-def manifest_path_missing(tmp):
-    make_wavs(tmp / "w", takes=1)
-    rows = [{"path": "w/low_amy_0.wav", "label": "low"}, {"path": "w/gone.wav", "label": "high"}]
-    manifest = write_manifest(tmp / "m.csv", rows)
-    return ["run", "speech", "--set", f"data.manifest={manifest}"], "w/gone.wav does not exist"
-
-
-def npy_feature_counts_differ(tmp):
-    (tmp / "f").mkdir()
-    rows = []
-    for i in range(6):
-        np.save(tmp / "f" / f"{i}.npy", np.ones((4, 5 if i != 3 else 7), np.float32))
-        rows.append({"path": f"f/{i}.npy", "label": "ab"[i % 2]})
-    manifest = write_manifest(tmp / "m.csv", rows)
-    return ["run", "speech", "--set", f"data.manifest={manifest}"], "3.npy has 7 features"
-
-
-def single_class(tmp):
-    folder = make_wavs(tmp / "w", labels=("low",), takes=2)
-    return _run(folder), "single class ('low')"
-
-
-def speakers_unknown_for_group_by(tmp):
-    folder = make_wavs(tmp / "w", takes=1, layout="folders")
-    return (
-        ["run", "speech", "--data", folder, "--set", "data.group_by=speaker"],
-        "has no speaker",
-    )
-
-
-def unmatched_test_regex(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    return _run(
-        folder, "--set", r"data.test_regex=_9\.wav$"
-    ), "no file name matches data.test_regex"
-
-
-def frame_step_over_frame_length(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    return _run(folder, "--set", "features.frame_step=0.05"), "0 < frame_step <= frame_length"
-
-
-def fmax_above_nyquist(tmp):
-    folder = make_wavs(tmp / "w", takes=1)
-    return _run(folder, "--set", "features.fmax=6000.0"), "fmax <= sample_rate / 2 (4000 Hz)"
-
-
-CASES = [
-    empty_folder,
-    no_regex_match,
-    corrupt_wav,
-    truncated_wav,
-    non_wav_among_wavs,
-    clip_shorter_than_a_frame,
-    mixed_rates_without_resampling,
-    manifest_path_missing,
-    npy_feature_counts_differ,
-    single_class,
-    speakers_unknown_for_group_by,
-    unmatched_test_regex,
-    frame_step_over_frame_length,
-    fmax_above_nyquist,
-]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
-def test_bad_input(case, tmp_path: Path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a default runs/ folder would land here and be caught
-    args, expected = case(tmp_path)
-    before = tree_snapshot(tmp_path)
-    if args[0] == "run":
-        args = [*args[:2], *TINY, "--set", "data.sample_rate=8000", *args[2:]]
-    result = invoke(*args)
-    assert_clean_failure(result, expected)
-    assert tree_snapshot(tmp_path) == before
-
-
-def test_predict_rejects_files_of_the_wrong_kind(wav_run: Path, tmp_path: Path):
-    np.save(tmp_path / "x.npy", np.zeros((3, 8), np.float32))
-    result = invoke("predict", wav_run, tmp_path / "x.npy")
-    assert result.exit_code == 1
-    assert result.stderr.strip() == (
-        f"Error: {tmp_path / 'x.npy'} is not a .wav file; this run's model takes audio (.wav)"
-    )
 
 
 # --- the quick start and real data ----------------------------------------------------------

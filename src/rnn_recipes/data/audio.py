@@ -157,10 +157,14 @@ def list_folder(
     return Listing(items, kind, f"{len(items)} {kind} files in {folder}")
 
 
-def read_manifest(path: Path) -> Listing:
+def read_manifest(path: Path, allow_outside: bool = False) -> Listing:
     """A CSV with columns ``path,label`` and optional ``speaker`` and ``split``.
 
     Paths are relative to the manifest's folder. All rows must be one kind (.wav or .npy).
+    A manifest is data from anywhere, so its paths must stay inside its folder (after ``..`` and
+    symbolic links are resolved): a shared manifest cannot make a run read, and a report or
+    plot name, files elsewhere on the machine. ``allow_outside`` (``data.allow_outside``) lifts
+    this for manifests one writes oneself, e.g. with absolute paths to another disk.
     """
     path = Path(path)
     if not path.is_file():
@@ -188,7 +192,13 @@ def read_manifest(path: Path) -> Listing:
         label = (row.get("label") or "").strip()
         if not rel or not label:
             raise RecipeError(f"manifest {path} line {line}: empty path or label")
-        file = (path.parent / rel).resolve() if not Path(rel).is_absolute() else Path(rel)
+        file = (path.parent / rel).resolve()  # an absolute rel replaces the folder
+        if not allow_outside and not file.is_relative_to(path.parent.resolve()):
+            raise RecipeError(
+                f"manifest {path} line {line}: {rel} is outside the manifest's folder "
+                f"{path.parent.resolve()}; move the files under it, or set "
+                "data.allow_outside = true if you trust this manifest"
+            )
         if not file.is_file():
             raise RecipeError(
                 f"manifest {path} line {line}: {rel} does not exist (looked for {file}; paths "

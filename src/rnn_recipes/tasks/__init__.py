@@ -19,6 +19,9 @@ What the runner and CLI use from a task module (see ``sentiment.py`` for the ref
   -> one line; ``plots(config, data, metrics, folder)`` writes task plots.
 * ``predict(serve, config, inputs, output)`` -> records; ``format_prediction(record)`` -> a line;
   ``evaluate_exported(serve, config, path)`` -> metrics; ``format_metrics(metrics)`` -> lines.
+* Optional: ``run_info(config, data)`` (extra metrics.json sections), ``extra_serving(config,
+  data, full_model)`` (more signatures), ``register_layers()`` (custom Keras layers, called
+  before ``model.keras`` is loaded).
 """
 
 from __future__ import annotations

@@ -75,6 +75,8 @@ SOURCE_GROUPS = {
 class DataConfig:
     path: str | None = None  # a folder of .wav (or .npy) files, or a .csv manifest
     manifest: str | None = None  # CSV path,label[,speaker][,split]; paths relative to it
+    allow_outside: bool = False  # let manifest paths leave the manifest's folder (trusted
+    # manifests only; by default a manifest can name only files under its own folder)
     tfds: str | None = None  # TFDS audio set, e.g. "spoken_digit" (downloads on first use)
     tfds_data_dir: str | None = None  # where TFDS keeps its files (default ~/tensorflow_datasets)
     tfds_splits: list[str] | None = None  # [train, test] or [train, validation, test]; unset: own
@@ -215,12 +217,17 @@ def _real(path: str) -> Path:
     return resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else Path(path)
 
 
+def register_layers() -> None:
+    """Register the custom layers so ``keras.saving.load_model("model.keras")`` can rebuild them."""
+    from . import speech_layers  # noqa: F401  (registration happens on import)
+
+
 def listing_for(config: Config, path: str) -> audio.Listing:
     """Files and labels of a folder (by the run's label rules) or a .csv manifest."""
     d = config.data
     real = _real(path)
     if real.suffix.lower() == ".csv" and not real.is_dir():
-        return audio.read_manifest(real)
+        return audio.read_manifest(real, d.allow_outside)
     return audio.list_folder(real, d.label_regex, d.speaker_regex)
 
 
@@ -253,7 +260,10 @@ def read_files(config: Config, paths: list[Path], kind: str, log=print) -> list[
 
 def _load_files(config: Config, log) -> Loaded:
     d = config.data
-    listing = audio.read_manifest(_real(d.manifest)) if d.manifest else listing_for(config, d.path)
+    if d.manifest:
+        listing = audio.read_manifest(_real(d.manifest), d.allow_outside)
+    else:
+        listing = listing_for(config, d.path)
     items = listing.items
     if d.classes is not None:
         items = [it for it in items if it.label in d.classes]
