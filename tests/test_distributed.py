@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,33 +185,51 @@ def test_mirrored_on_two_logical_cpus(reviews: Path, tmp_path: Path):
     _predicts(out)
 
 
-@pytest.mark.slow
-def test_two_workers_train_in_step_and_only_the_chief_writes(reviews: Path, tmp_path: Path):
-    out = tmp_path / "runs" / "mw"
-    dumps, temps = tmp_path / "dumps", [tmp_path / "tmp0", tmp_path / "tmp1"]
+# Deterministic ops, so a killed and resumed cluster can be compared with an uninterrupted one.
+MULTI_WORKER = [
+    *SMALL,
+    "--set",
+    "train.deterministic=true",
+    "--set",
+    "train.patience=10",
+    "--epochs",
+    "3",
+    "--strategy",
+    "multi-worker",
+]
+
+
+def _cluster_envs(extra: list[dict] | None = None) -> list[dict]:
+    ports = _free_ports(2)
+    extra = extra or [{}, {}]
+    return [dict(os.environ, TF_CONFIG=_tf_config(ports, i), **extra[i]) for i in range(2)]
+
+
+@pytest.fixture(scope="module")
+def two_workers(reviews: Path, tmp_path_factory) -> dict:
+    """One uninterrupted two-worker run (3 epochs), shared by the tests below."""
+    root = tmp_path_factory.mktemp("two-workers")
+    out, dumps = root / "runs" / "mw", root / "dumps"
+    temps = [root / "tmp0", root / "tmp1"]
     for t in temps:
         t.mkdir()
-    ports = _free_ports(2)
-    command = _cli("run", "sentiment", "--data", reviews, *SMALL, "--epochs", 2) + [
-        "--strategy",
-        "multi-worker",
-        "-o",
-        str(out),
-    ]
-    envs = [
-        dict(
-            os.environ,
-            TF_CONFIG=_tf_config(ports, i),
-            RNN_RECIPES_DUMP_WEIGHTS=str(dumps),
-            TMPDIR=str(temps[i]),  # where a non-chief keeps its temporary folder
-        )
-        for i in range(2)
-    ]
-    (rc0, out0, err0), (rc1, out1, err1) = _run_cluster([command, command], envs, tmp_path)
+    # TMPDIR: where each worker makes its temporary folder, so the test can see it was removed.
+    envs = _cluster_envs(
+        [{"RNN_RECIPES_DUMP_WEIGHTS": str(dumps), "TMPDIR": str(t)} for t in temps]
+    )
+    command = _cli("run", "sentiment", "--data", reviews, *MULTI_WORKER, "-o", out)
+    results = _run_cluster([command, command], envs, root)
+    return {"out": out, "dumps": dumps, "temps": temps, "results": results}
+
+
+@pytest.mark.slow
+def test_two_workers_train_in_step_and_only_the_chief_writes(two_workers: dict):
+    out, dumps, temps = two_workers["out"], two_workers["dumps"], two_workers["temps"]
+    (rc0, out0, err0), (rc1, out1, err1) = two_workers["results"]
     assert rc0 == 0, err0[-3000:]
     assert rc1 == 0, err1[-3000:]
     assert "Run folder:" in out0 and "Run folder:" not in out1
-    assert "[worker 1] Epoch 2/2" in out1  # the other worker reports its progress, labelled
+    assert "[worker 1] Epoch 3/3" in out1  # the other worker reports its progress, labelled
 
     # Both ended with the same weights, after the same number of steps, having covered every
     # training example exactly once per epoch between them.
@@ -219,10 +238,10 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews: Path, tmp_
     assert weights and sorted(k for k in other.files if k.startswith("w")) == weights
     for k in weights:
         np.testing.assert_array_equal(chief[k], other[k])
-    assert list(chief["steps"]) == list(other["steps"]) and len(chief["steps"]) == 2
+    assert list(chief["steps"]) == list(other["steps"]) and len(chief["steps"]) == 3
     metrics = json.loads((out / "metrics.json").read_text())
     n_train = sum(metrics["counts"]["train"].values())
-    assert list(chief["examples"]) == [n_train, n_train]
+    assert list(chief["examples"]) == [n_train] * 3
 
     # The chief's run folder is complete and its exports hold the trained weights.
     for name in RUN_FILES:
@@ -230,10 +249,10 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews: Path, tmp_
     train = metrics["train"]
     assert train["strategy"] == "multi-worker"
     assert train["replicas"] == 2 and train["workers"] == 2
-    assert train["epochs_run"] == 2 and train["best_epoch"] in (1, 2)
+    assert train["epochs_run"] == 3 and train["best_epoch"] in (1, 2, 3)
     assert train["examples_per_second"] > 0
     rows = (out / "history.csv").read_text().splitlines()
-    assert rows[0] == "epoch,accuracy,loss,val_accuracy,val_loss" and len(rows) == 3
+    assert rows[0] == "epoch,accuracy,loss,val_accuracy,val_loss" and len(rows) == 1 + 3
     assert metrics["validation"]["loss"] == pytest.approx(
         float(rows[train["best_epoch"]].split(",")[4])
     )
@@ -253,6 +272,47 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews: Path, tmp_
     # Nothing else was left behind: no second run folder, no partial, no worker temp folder.
     assert sorted(p.name for p in out.parent.iterdir()) == ["mw"]
     assert [list(t.iterdir()) for t in temps] == [[], []]
+
+
+@pytest.mark.slow
+def test_killed_cluster_resumes_to_the_same_result(reviews: Path, two_workers: dict, tmp_path):
+    """Kill both workers after the first checkpoint; --resume on both ends like no kill at all.
+
+    The chief resumes from its partial folder; the other worker copies the chief's checkpoint
+    from there (on real hosts that folder must be on a shared filesystem).
+    """
+    out = tmp_path / "killed"
+    command = _cli("run", "sentiment", "--data", reviews, *MULTI_WORKER, "-o", out)
+    procs = [
+        subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for env in _cluster_envs()
+    ]
+    checkpoint = tmp_path / ".killed.partial" / "backup" / "training_metadata.json"
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not checkpoint.is_file() and time.monotonic() < deadline:
+            assert all(p.poll() is None for p in procs), "a worker ended before the kill"
+            time.sleep(0.02)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert checkpoint.is_file() and not out.exists()
+
+    resume = _cli("run", "sentiment", "--resume", "-o", out)
+    results = _run_cluster([resume, resume], _cluster_envs(), tmp_path)
+    for rc, _, err in results:
+        assert rc == 0, err[-3000:]
+    assert "resuming after epoch" in results[0][1] and "resuming after epoch" in results[1][1]
+    metrics = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((two_workers["out"] / "metrics.json").read_text())
+    assert metrics["train"]["resumed_after_epoch"] in (1, 2)
+    assert metrics["train"]["epochs_run"] == 3
+    assert (out / "history.csv").read_text() == (two_workers["out"] / "history.csv").read_text()
+    assert metrics["test"] == expected["test"]
+    assert not (tmp_path / ".killed.partial").exists()
 
 
 UNEVEN = """
