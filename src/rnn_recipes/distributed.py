@@ -5,12 +5,18 @@
 * ``default``: one device (the first GPU, or the CPU), Keras ``fit``. Best for the small models
   the recipes train.
 * ``mirrored``: ``tf.distribute.MirroredStrategy`` over every local GPU (the CPU when there is
-  none), Keras ``fit``: synchronous data parallelism on one machine.
+  none): synchronous data parallelism on one machine.
 * ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the hosts named by the
-  standard ``TF_CONFIG`` environment variable. Keras 3 ``fit`` fails under it ("Attempt to convert
-  a value (PerReplica...)", keras-team/keras#20585), so :func:`fit_multi_worker` trains with its
-  own loop that drives the same callbacks ``fit`` would (history.csv, TensorBoard, early
-  stopping, per-epoch checkpoints), so the run folder looks the same.
+  standard ``TF_CONFIG`` environment variable.
+
+Both distributed strategies train with :func:`fit_distributed`, a loop that drives the same
+callbacks ``fit`` would (history.csv, TensorBoard, early stopping, per-epoch checkpoints), so the
+run folder looks the same. Keras 3 ``fit`` fails under MultiWorkerMirroredStrategy ("Attempt to
+convert a value (PerReplica...)", keras-team/keras#20585); under MirroredStrategy it works only
+while every batch splits evenly over the replicas: before training it averages the replicas'
+pieces of the first batch to learn the input shapes, which fails ("Inputs to operation AddN ...
+must have the same size and shape") when the first batch is, say, 15 examples on 2 replicas,
+and it weights every replica's piece equally, whatever its size.
 
 In every case ``train.batch_size`` is the *global* batch: the task pipelines batch with it and
 ``tf.distribute`` splits each batch over the replicas.
@@ -29,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,7 +180,7 @@ def unreplicated(build: Callable[[], Any], model):
 
 @dataclass
 class LoopRecord:
-    """What :func:`fit_multi_worker` did, epoch by epoch (for the history and the test hook)."""
+    """What :func:`fit_distributed` did, epoch by epoch (for the history and the test hook)."""
 
     history: dict[str, list[float]] = field(default_factory=dict)  # like History.history
     steps: list[int] = field(default_factory=list)  # training steps this worker ran
@@ -181,7 +188,7 @@ class LoopRecord:
 
 
 def _shard_by_data(ds):
-    """Set DATA auto-sharding explicitly.
+    """Set DATA auto-sharding explicitly (it only matters with several workers).
 
     The task pipelines read in-memory tensors (there are no files to split), so every worker
     builds the same seeded pipeline and ``tf.distribute`` keeps its share of each global batch:
@@ -226,7 +233,7 @@ def _format_logs(logs: dict[str, float]) -> str:
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
-def fit_multi_worker(
+def fit_distributed(
     model,
     strategy,
     train,
@@ -250,7 +257,7 @@ def fit_multi_worker(
 
     Args:
         model: compiled Keras model whose variables were created in ``strategy.scope()``.
-        strategy: a ``MultiWorkerMirroredStrategy``.
+        strategy: a ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy``.
         train: training ``tf.data.Dataset`` batched by the global batch size.
         validation: validation dataset, batched likewise.
         epochs: the last epoch to train (as ``fit``'s ``epochs``).
@@ -348,9 +355,11 @@ def fit_multi_worker(
                 break
         cbs.on_train_end(logs)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise RecipeError(f"{role.name} lost contact with the other workers: {first}") from None
-    _dump(model, role, record)
+    if role.workers > 1:
+        _dump(model, role, record)
     return record
 
 

@@ -402,13 +402,13 @@ def _run_in(
     early = _make_early_stopping(
         work / BACKUP, done, monitor=f"val_{t.monitor}", patience=t.patience
     )
-    multi_worker = t.strategy == "multi-worker"
+    own_loop = strategy is not None  # distributed.py says why fit is not used there
     if resume:
         _truncate_history(work / "history.csv", done)
         # Each epoch draws a new shuffle order from the pipeline's seeded generator; replay the
         # draws of the completed epochs so the resumed epochs see the orders they would have.
-        # (The multi-worker loop replays them on the distributed dataset it iterates.)
-        for _ in range(0 if multi_worker else done):
+        # (The distributed loop replays them on the distributed dataset it iterates.)
+        for _ in range(0 if own_loop else done):
             iter(data.train)
     callbacks = [
         timer,
@@ -425,8 +425,8 @@ def _run_in(
     # "input ran out of data"; nothing ran out, the epoch simply ended.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     started = time.perf_counter()
-    if multi_worker:  # Keras fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)
-        session = distributed.fit_multi_worker(
+    if own_loop:
+        session = distributed.fit_distributed(
             model,
             strategy,
             data.train,
