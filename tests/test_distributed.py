@@ -285,11 +285,13 @@ def test_killed_cluster_resumes_to_the_same_result(reviews: Path, two_workers: d
     """
     out = tmp_path / "killed"
     command = _cli("run", "sentiment", "--data", reviews, *MULTI_WORKER, "-o", out)
+    # A killed worker cannot delete its temporary folder: keep it inside tmp_path.
+    temp = {"TMPDIR": str(tmp_path)}
     procs = [
         subprocess.Popen(
             command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for env in _cluster_envs()
+        for env in _cluster_envs([temp, temp])
     ]
     checkpoint = tmp_path / ".killed.partial" / "backup" / "training_metadata.json"
     try:
@@ -304,7 +306,7 @@ def test_killed_cluster_resumes_to_the_same_result(reviews: Path, two_workers: d
     assert checkpoint.is_file() and not out.exists()
 
     resume = _cli("run", "sentiment", "--resume", "-o", out)
-    results = _run_cluster([resume, resume], _cluster_envs(), tmp_path)
+    results = _run_cluster([resume, resume], _cluster_envs([temp, temp]), tmp_path)
     for rc, _, err in results:
         assert rc == 0, err[-3000:]
     assert "resuming after epoch" in results[0][1] and "resuming after epoch" in results[1][1]
