@@ -27,6 +27,8 @@ TINY = [
     "--set",
     "model.max_tokens=200",
     "--set",
+    "model.nb_buckets=1024",
+    "--set",
     "train.batch_size=16",
     "--set",
     "train.verbose=quiet",

@@ -470,6 +470,9 @@ def _run_in(
     if strategy is not None:  # evaluate and export a copy with plain variables
         model = distributed.unreplicated(lambda: task.build_model(cfg, data), model)
 
+    # Optional: settle what training does not learn (sentiment weighs its naive Bayes expert).
+    after = task.after_training(cfg, data, model, log) if hasattr(task, "after_training") else None
+
     log("Evaluating on the test split")
     test = task.evaluate(cfg, data, model)
 
@@ -504,6 +507,7 @@ def _run_in(
     run_info = getattr(task, "run_info", None)  # optional: extra top-level sections
     if run_info is not None:
         metrics.update(run_info(cfg, data))
+    metrics.update(after or {})
 
     log("Exporting model.keras and saved_model/")
     full = task.end_to_end_model(cfg, data, model)

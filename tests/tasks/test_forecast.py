@@ -126,7 +126,7 @@ def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
     model.save(tmp_path / "m.keras")
-    again = keras.saving.load_model(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(again.predict(x, verbose=0), got, atol=1e-5)
 
 

@@ -206,3 +206,82 @@ def test_data_classes_keeps_and_orders_labels(tmp_path: Path):
         + sum(data.counts["validation"].values())
         == 60
     )
+
+
+# --- the naive Bayes expert -----------------------------------------------------------------
+
+
+def test_naive_bayes_table_is_counted_by_hand():
+    """Two texts of class 0 and one of class 1; counts are binary presence per text."""
+    from rnn_recipes.tasks.sentiment_layers import count_features, log_likelihoods, pair_ids
+
+    ids = np.array([[1, 5, 5, 0], [1, 6, 0, 0], [1, 5, 7, 0]])
+    labels = np.array([0, 0, 1])
+    vocab, buckets = 8, 1024
+    counts = np.zeros((vocab + buckets, 2))
+    count_features(ids, labels, counts, vocab, buckets)
+    assert counts[5].tolist() == [1, 1]  # "5 5" in one text counts once
+    assert counts[1].tolist() == [2, 1] and counts[6].tolist() == [1, 0]
+    pairs = pair_ids(ids, vocab, buckets)
+    assert pairs[0, 1] >= vocab and pairs[0, 2] == 0  # "5 5" hashed; "5 <pad>" is no pair
+    assert len(set(pairs[pairs > 0].tolist())) == 4  # 1 5, 5 5, 1 6, 5 7: no collision here
+    assert counts[pairs[0, 1]].tolist() == [1, 0]
+    log_p, prior = log_likelihoods(counts, np.array([2.0, 1.0]), alpha=1.0)
+    np.testing.assert_allclose(prior, np.log([2 / 3, 1 / 3]), rtol=1e-6)
+    totals = counts.sum(axis=0) + (vocab + buckets)  # add-one smoothed column sums
+    expected = np.log((counts[6] + 1) / totals)
+    np.testing.assert_allclose(log_p[6], expected - expected.mean(), rtol=1e-5)
+
+
+def test_naive_bayes_layer_matches_its_numpy_twin():
+    """The layer's hashed pairs and scores equal the NumPy ones the table is counted with."""
+    import tensorflow as tf
+
+    from rnn_recipes.tasks.sentiment_layers import NaiveBayesBag, pair_ids
+
+    rng = np.random.default_rng(0)
+    vocab, buckets = 20000, 1024
+    ids = rng.integers(1, vocab, (4, 9))
+    ids[2, 5:] = 0  # right padding
+    layer = NaiveBayesBag(vocab, buckets, 3)
+    layer.build((None, None))
+    table = rng.standard_normal((vocab + buckets, 3)).astype(np.float32)
+    layer.table.assign(table)
+    layer.weight.assign(0.5)
+    features = layer.features(tf.constant(ids)).numpy()
+    np.testing.assert_array_equal(features[:, 9:], pair_ids(ids, vocab, buckets))
+    expected = [table[np.unique(row[row > 0])].sum(axis=0) for row in features]
+    np.testing.assert_allclose(layer(tf.constant(ids)).numpy(), 0.5 * np.stack(expected), 1e-5)
+
+
+def test_naive_bayes_weight_is_chosen_on_validation_or_fixed(tmp_path: Path):
+    data = write_csv(tmp_path / "r.csv", make_reviews(200))
+    out = tmp_path / "run"
+    result = invoke("run", "sentiment", "--data", data, *TINY, "--epochs", "1", "-o", out)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    nb = metrics["naive_bayes"]
+    assert nb["chosen_by"] == "validation accuracy"
+    assert nb["weight"] == max(
+        sentiment.NB_WEIGHTS, key=lambda w: (nb["validation_accuracy"][f"{w:g}"], -w)
+    )
+    for key in ("rnn_only_accuracy", "naive_bayes_only_accuracy"):
+        assert 0 <= metrics["test"][key] <= 1
+    from rnn_recipes.export import load_keras
+
+    model = load_keras(out)  # the weight travels with model.keras
+    layer = model.get_layer("sentiment_rnn").get_layer("naive_bayes")
+    assert float(layer.weight) == pytest.approx(nb["weight"])
+
+    fixed = tmp_path / "fixed"
+    sets = ["--set", "model.nb_weight=0.25", "--epochs", "1", "-o", fixed]
+    result = invoke("run", "sentiment", "--data", data, *TINY, *sets)
+    assert result.exit_code == 0, result.output
+    assert json.loads((fixed / "metrics.json").read_text())["naive_bayes"]["weight"] == 0.25
+
+    off = tmp_path / "off"
+    sets = ["--set", "model.naive_bayes=false", "--epochs", "1", "-o", off]
+    result = invoke("run", "sentiment", "--data", data, *TINY, *sets)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((off / "metrics.json").read_text())
+    assert "naive_bayes" not in metrics and "rnn_only_accuracy" not in metrics["test"]

@@ -21,7 +21,8 @@ What the runner and CLI use from a task module (see ``sentiment.py`` for the ref
   ``evaluate_exported(serve, config, path)`` -> metrics; ``format_metrics(metrics)`` -> lines.
 * Optional: ``run_info(config, data)`` (extra metrics.json sections), ``extra_serving(config,
   data, full_model)`` (more signatures), ``register_layers()`` (custom Keras layers, called
-  before ``model.keras`` is loaded).
+  before ``model.keras`` is loaded), ``after_training(config, data, model, log)`` (settles what
+  training does not learn, before the test evaluation; returns extra metrics.json sections).
 """
 
 from __future__ import annotations

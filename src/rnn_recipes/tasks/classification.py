@@ -18,12 +18,14 @@ def sort_labels(labels) -> list[str]:
     return sorted(labels)
 
 
-def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str):
+def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str, extra_scores=None):
     """The recurrent part and head shared by the classification tasks.
 
     ``x`` (masked sequence features) -> ``model.layers`` x (Bidirectional) GRU/LSTM -> mean over
     unmasked steps or last state -> dropout -> softmax. Default activations, no recurrent
-    dropout and right-padded masks keep every layer cuDNN-eligible on GPU.
+    dropout and right-padded masks keep every layer cuDNN-eligible on GPU. ``extra_scores``
+    ([batch, classes], e.g. another expert's log-scores) are added to the class scores before
+    the softmax.
     """
     from .._lazy import keras
 
@@ -42,7 +44,12 @@ def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str):
     if m.pooling == "mean":
         x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # mask-aware
     x = keras.layers.Dropout(m.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(len(class_names), activation="softmax", name="classes")(x)
+    if extra_scores is None:
+        outputs = keras.layers.Dense(len(class_names), activation="softmax", name="classes")(x)
+    else:
+        scores = keras.layers.Dense(len(class_names), name="rnn_scores")(x)
+        scores = keras.layers.Add(name="add_scores")([scores, extra_scores])
+        outputs = keras.layers.Activation("softmax", name="classes")(scores)
     return keras.Model(inputs, outputs, name=name)
 
 
