@@ -190,5 +190,27 @@ def run(args) -> dict[str, Any]:
         notes=[
             f"reference (keras-io 2xBiLSTM, maxlen 200, {args.speed_epochs} epochs) test "
             f"accuracy {ref['accuracy']:.4f}",
+            parts_note([work / f"quality-{seed}" for seed in args.seeds]),
         ],
+    )
+
+
+def parts_note(runs: list[Path]) -> str:
+    """What the RNN and the naive Bayes expert get alone on test, per seed, and the weights."""
+    tests, weights = [], []
+    for run in runs:
+        metrics = json.loads((run / "metrics.json").read_text())
+        tests.append(metrics["test"])
+        weights.append(metrics.get("naive_bayes", {}).get("weight"))
+    if "rnn_only_accuracy" not in tests[0]:
+        return "naive Bayes expert off (model.naive_bayes = false)"
+
+    def join(key: str) -> str:
+        return " / ".join(f"{t[key]:.4f}" for t in tests)
+
+    return (
+        f"parts alone on test, per seed: RNN {join('rnn_only_accuracy')}; naive Bayes "
+        f"{join('naive_bayes_only_accuracy')}; combined {join('accuracy')} with weights "
+        + " / ".join(f"{w:g}" for w in weights)
+        + " chosen on validation"
     )

@@ -521,39 +521,24 @@ def forecast_bad_split(tmp, ctx):
     return ["run", "forecast", "--set", "data.split=[0.8, 0.2]"], "data.split takes three numbers"
 
 
+def _forecast_input(tmp, rows: int, header=("date", "a", "b", "cov")) -> Path:
+    return write_series(tmp / "input.csv", *make_series(rows), header=header)
+
+
 def forecast_predict_other_columns(tmp, ctx):
-    stamps, values = make_series(60)
-    path = write_series(tmp / "other.csv", stamps, values, header=("date", "a", "b", "temp"))
-    return [
-        "predict",
-        ctx.run("forecast"),
-        path,
-        "-o",
-        tmp / "fc",
-    ], "lacks column(s) cov that the model"
+    path = _forecast_input(tmp, 60, header=("date", "a", "b", "temp"))
+    args = ["predict", ctx.run("forecast"), path, "-o", tmp / "fc"]
+    return args, "lacks column(s) cov that the model"
 
 
 def forecast_predict_too_few_rows(tmp, ctx):
-    stamps, values = make_series(30)
-    path = write_series(tmp / "few.csv", stamps, values)
-    return [
-        "predict",
-        ctx.run("forecast"),
-        path,
-        "-o",
-        tmp / "fc",
-    ], "has 30 rows; the model needs the last 48"
+    args = ["predict", ctx.run("forecast"), _forecast_input(tmp, 30), "-o", tmp / "fc"]
+    return args, "has 30 rows; the model needs the last 48"
 
 
 def forecast_evaluate_too_few_rows(tmp, ctx):
-    stamps, values = make_series(50)
-    path = write_series(tmp / "few.csv", stamps, values)
-    return [
-        "evaluate",
-        ctx.run("forecast"),
-        "--data",
-        path,
-    ], "has 50 rows; evaluating needs at least"
+    args = ["evaluate", ctx.run("forecast"), "--data", _forecast_input(tmp, 50)]
+    return args, "has 50 rows; evaluating needs at least"
 
 
 FORECAST_CASES = [

@@ -195,3 +195,25 @@ def test_assemble_fills_the_shared_fields(tmp_path: Path, monkeypatch):
     assert result["speed"]["ratio"] == 3.0 and result["speed"]["epochs"] == 2
     assert result["quickstart_s"] == 12.0 and result["peak_rss_mb"] == 700.0
     assert calls and calls[0][-4:-2] == ["sentiment", "-o"]
+
+
+def test_sentiment_parts_note_reads_each_seeds_run(tmp_path: Path):
+    from bench.sentiment import parts_note
+
+    runs = []
+    for seed, (combined, rnn, nb, weight) in enumerate(
+        [(0.8, 0.7, 0.75, 1.0), (0.6, 0.5, 0.55, 0.3)]
+    ):
+        run = tmp_path / f"q{seed}"
+        run.mkdir()
+        test = {"accuracy": combined, "rnn_only_accuracy": rnn, "naive_bayes_only_accuracy": nb}
+        (run / "metrics.json").write_text(
+            json.dumps({"test": test, "naive_bayes": {"weight": weight}})
+        )
+        runs.append(run)
+    assert parts_note(runs) == (
+        "parts alone on test, per seed: RNN 0.7000 / 0.5000; naive Bayes 0.7500 / 0.5500; "
+        "combined 0.8000 / 0.6000 with weights 1 / 0.3 chosen on validation"
+    )
+    (runs[0] / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.7}}))
+    assert parts_note(runs) == "naive Bayes expert off (model.naive_bayes = false)"

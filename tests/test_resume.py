@@ -15,6 +15,15 @@ import pytest
 from tests.conftest import invoke, make_reviews, write_csv
 from tests.makers import REGEX, TINY_FOR, make_series, make_wavs, write_series
 
+# Deterministic, and patient enough that every run trains all 4 epochs: runs can be compared.
+EXACT = [
+    "--set",
+    "train.deterministic=true",
+    "--set",
+    "train.patience=10",
+    "--epochs",
+    "4",
+]
 ARGS = [
     "--set",
     "model.units=8",
@@ -22,12 +31,7 @@ ARGS = [
     "model.embedding_dim=16",
     "--set",
     "train.verbose=epoch",
-    "--set",
-    "train.deterministic=true",
-    "--set",
-    "train.patience=10",
-    "--epochs",
-    "4",
+    *EXACT,
 ]
 
 
@@ -152,14 +156,6 @@ OTHER_TASKS = {
     ],
     "forecast": lambda root: ["--data", write_series(root / "series.csv", *make_series())],
 }
-EXACT = [
-    "--set",
-    "train.deterministic=true",
-    "--set",
-    "train.patience=10",
-    "--epochs",
-    "4",
-]
 
 
 @pytest.mark.slow
