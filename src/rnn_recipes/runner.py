@@ -401,7 +401,12 @@ def _run_in(
     with distributed.scope(strategy):  # variables (and the optimizer's) live on every replica
         model = task.build_model(cfg, data)
         task.compile_model(model, cfg)
-    log(f"Model: {model.name}, {model.count_params():,} parameters")
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)  # what training fits
+    fixed = model.count_params() - trainable  # e.g. sentiment's naive Bayes table
+    log(
+        f"Model: {model.name}, {trainable:,} trainable parameters"
+        + (f" (+{fixed:,} fixed)" if fixed else "")
+    )
     if strategy is not None:
         log(
             f"Strategy {t.strategy}: {distributed.replicas(strategy)} replicas"
@@ -497,6 +502,7 @@ def _run_in(
             "best_epoch": best_epoch,
             "stopped_early": epochs_run < t.epochs,
             "parameters": int(model.count_params()),
+            "trainable_parameters": trainable,
         },
         "validation": {
             k[4:]: v[best_epoch - 1] for k, v in full_history.items() if k.startswith("val_")
