@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +88,9 @@ def reference(train_csv: Path, test_csv: Path, epochs: int, seed: int) -> dict[s
     outputs = keras.layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs)
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
-    started = time.perf_counter()
-    model.fit(
-        x_train, y_train, batch_size=32, epochs=epochs, validation_data=(x_val, y_val), verbose=2
-    )
-    seconds = time.perf_counter() - started
+    speed = common.timed_fit(model, (x_train, y_train), (x_val, y_val), epochs)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    # fit time includes validation passes, as the recipe's train_seconds does not: count the
-    # training share only by timing one validation pass and removing it per epoch.
-    started = time.perf_counter()
-    model.evaluate(x_val, y_val, batch_size=32, verbose=0)
-    val_seconds = time.perf_counter() - started
-    train_seconds = max(seconds - epochs * val_seconds, 1e-9)
-    return {"accuracy": float(accuracy), "examples_per_s": epochs * len(x_train) / train_seconds}
+    return {"accuracy": float(accuracy), "examples_per_s": speed}
 
 
 def run(args) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -137,20 +136,11 @@ def reference(folder: Path, epochs: int, seed: int) -> dict[str, float]:
     outputs = keras.layers.Dense(10, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    started = time.perf_counter()
-    model.fit(
-        x_train, y_train, batch_size=32, epochs=epochs, validation_data=(x_val, y_val), verbose=2
-    )
-    seconds = time.perf_counter() - started
+    speed = common.timed_fit(model, (x_train, y_train), (x_val, y_val), epochs)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    # fit time includes validation passes, which the recipe's examples/s excludes: remove them.
-    started = time.perf_counter()
-    model.evaluate(x_val, y_val, batch_size=32, verbose=0)
-    val_seconds = time.perf_counter() - started
-    train_seconds = max(seconds - epochs * val_seconds, 1e-9)
     return {
         "accuracy": float(accuracy),
-        "examples_per_s": epochs * len(x_train) / train_seconds,
+        "examples_per_s": speed,
         "max_frames": max_frames,
     }
 

@@ -40,6 +40,7 @@ from ..config import (
     validate_train,
 )
 from ..data import text as text_data
+from ..data.batching import bucketed_training
 from ..data.splits import stratified_split
 from ..errors import ConfigError, RecipeError
 from ..report import classification_metrics
@@ -333,17 +334,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
 
     train_ids = sequences(splits["train"])
     lengths = np.array([len(x) for x, _ in train_ids.as_numpy_iterator()])
-    # Bucket boundaries at length quantiles: batches of similar lengths waste little padding.
-    bounds = sorted({int(q) for q in np.quantile(lengths, [0.2, 0.4, 0.6, 0.8]) if q > 1})
-    train = (
-        train_ids.shuffle(len(lengths), seed=t.seed, reshuffle_each_iteration=True)
-        .bucket_by_sequence_length(
-            lambda x, y: tf.shape(x)[0],
-            bucket_boundaries=[b + 1 for b in bounds],
-            bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
-        )
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    train = bucketed_training(train_ids, lengths, t.batch_size, t.seed)
 
     def eval_ds(split: Split):
         return sequences(split).padded_batch(max(t.batch_size, 256)).prefetch(tf.data.AUTOTUNE)
@@ -408,14 +399,14 @@ NB_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # tried on validation; 0 is th
 
 
 def _scores(model, dataset):
-    """(log-probabilities of the model, naive Bayes scores, labels) over a labelled dataset."""
+    """(probabilities of the model, naive Bayes scores, labels) over a labelled dataset."""
     layer = model.get_layer("naive_bayes")
-    log_p, nb, labels = [], [], []
+    probabilities, nb, labels = [], [], []
     for ids, y in dataset:
-        log_p.append(np.log(np.asarray(model(ids, training=False)) + 1e-12))
+        probabilities.append(np.asarray(model(ids, training=False)))
         nb.append(np.asarray(layer.scores(ids)))
         labels.append(np.asarray(y))
-    return np.concatenate(log_p), np.concatenate(nb), np.concatenate(labels)
+    return np.concatenate(probabilities), np.concatenate(nb), np.concatenate(labels)
 
 
 def after_training(config: Config, data: Prepared, model, log=print) -> dict[str, Any] | None:
@@ -428,7 +419,8 @@ def after_training(config: Config, data: Prepared, model, log=print) -> dict[str
         log(f"Naive Bayes weight {config.model.nb_weight:g} (model.nb_weight)")
         return {"naive_bayes": {"weight": config.model.nb_weight, "chosen_by": "model.nb_weight"}}
     layer.weight.assign(0.0)
-    log_p, nb, labels = _scores(model, data.validation)
+    probabilities, nb, labels = _scores(model, data.validation)
+    log_p = np.log(probabilities + 1e-12)  # the RNN alone (weight 0)
     accuracy = {w: float(np.mean(np.argmax(log_p + w * nb, 1) == labels)) for w in NB_WEIGHTS}
     best = max(NB_WEIGHTS, key=lambda w: (accuracy[w], -w))  # ties: the smaller weight
     layer.weight.assign(best)
@@ -461,15 +453,17 @@ def end_to_end_model(config: Config, data: Prepared, model):
 
 
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
-    probabilities = model.predict(data.test, verbose=0)
     labels = data.splits["test"].labels
-    metrics = classification_metrics(labels, probabilities, data.class_names)
-    if config.model.naive_bayes:  # what each part gets alone, for the report (not for choices)
-        log_p, nb, y = _scores(model, data.test)
-        weight = float(np.asarray(model.get_layer("naive_bayes").weight))
-        rnn = np.argmax(log_p - weight * nb, 1)  # log_p includes weight x nb
-        metrics["rnn_only_accuracy"] = float(np.mean(rnn == y))
-        metrics["naive_bayes_only_accuracy"] = float(np.mean(np.argmax(nb, 1) == y))
+    if not config.model.naive_bayes:
+        probabilities = model.predict(data.test, verbose=0)
+        return classification_metrics(labels, probabilities, data.class_names)
+    probabilities, nb, y = _scores(model, data.test)
+    metrics = classification_metrics(y, probabilities, data.class_names)
+    # What each part gets alone, for the report (never for choices).
+    weight = float(np.asarray(model.get_layer("naive_bayes").weight))
+    rnn = np.argmax(np.log(probabilities + 1e-12) - weight * nb, 1)  # remove weight x nb again
+    metrics["rnn_only_accuracy"] = float(np.mean(rnn == y))
+    metrics["naive_bayes_only_accuracy"] = float(np.mean(np.argmax(nb, 1) == y))
     return metrics
 
 

@@ -50,6 +50,7 @@ from ..config import (
     validate_train,
 )
 from ..data import audio
+from ..data.batching import bucketed_training
 from ..data.splits import group_split, stratified_split
 from ..errors import ConfigError, RecipeError
 from ..report import classification_metrics, plot_spectrogram
@@ -594,18 +595,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
 
     train_frames = _frames_dataset(splits["train"])
     lengths = np.array([len(f) for f in splits["train"].features])
-    # Bucket boundaries at length quantiles: batches of similar lengths waste little padding.
-    bounds = sorted({int(q) for q in np.quantile(lengths, [0.2, 0.4, 0.6, 0.8]) if q > 1})
-    train = (
-        train_frames.cache()
-        .shuffle(len(lengths), seed=t.seed, reshuffle_each_iteration=True)
-        .bucket_by_sequence_length(
-            lambda x, y: tf.shape(x)[0],
-            bucket_boundaries=[b + 1 for b in bounds],
-            bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
-        )
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    train = bucketed_training(train_frames.cache(), lengths, t.batch_size, t.seed)
 
     def eval_ds(split: Split):
         return (
