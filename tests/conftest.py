@@ -78,7 +78,7 @@ def invoke(*args: str, input: str | None = None):
 def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Path -> (size, mtime_ns) for everything under root: proves nothing was changed."""
     return {
-        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
     }
 

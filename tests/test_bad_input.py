@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn_recipes import runner
 from rnn_recipes.data import audio
+from rnn_recipes.runner import callbacks as run_callbacks
 from tests.conftest import (
     assert_clean_failure,
     invoke,
@@ -616,7 +616,7 @@ def test_bad_input(task, case, tmp_path: Path, finished_runs, monkeypatch):
 
 def _interrupt_at_second_epoch(monkeypatch) -> None:
     """Press ctrl-C (a real SIGINT to this process) as the second epoch begins."""
-    make_timer = runner._make_timer
+    make_timer = run_callbacks.make_timer
 
     def timer():
         callback = make_timer()
@@ -630,7 +630,7 @@ def _interrupt_at_second_epoch(monkeypatch) -> None:
         callback.on_epoch_begin = on_epoch_begin
         return callback
 
-    monkeypatch.setattr(runner, "_make_timer", timer)
+    monkeypatch.setattr(run_callbacks, "make_timer", timer)
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -266,7 +266,7 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(two_workers: dict):
     )
     assert list((out / "logs").glob("train/events.out.tfevents.*"))
     assert list((out / "logs").glob("validation/events.out.tfevents.*"))
-    assert not (out / "backup").exists()
+    assert not (out / "checkpoint").exists()
 
     from rnn_recipes.export import load_keras
 
@@ -299,7 +299,7 @@ def test_killed_cluster_resumes_to_the_same_result(reviews: Path, two_workers: d
         )
         for env in _cluster_envs([temp, temp])
     ]
-    checkpoint = tmp_path / ".killed.partial" / "backup" / "training_metadata.json"
+    checkpoint = tmp_path / ".killed.partial" / "checkpoint" / "checkpoint"
     try:
         deadline = time.monotonic() + TIMEOUT
         while not checkpoint.is_file() and time.monotonic() < deadline:

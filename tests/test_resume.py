@@ -112,14 +112,14 @@ def test_killed_run_resumes_to_the_same_result(data: Path, uninterrupted, tmp_pa
     assert metrics["train"]["epochs_run"] == 4
     assert metrics["train"]["resumed_after_epoch"] in (1, 2)
     assert metrics["test"] == uninterrupted["test"]  # deterministic mode: exactly the same
-    assert not (out / "backup").exists()
+    assert not (out / "checkpoint").exists()
 
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_epochs_and_says_how_to_resume(data: Path, tmp_path: Path):
     out = tmp_path / "stopped"
     proc = _start(data, out)
-    checkpoint = tmp_path / ".stopped.partial" / "backup" / "training_metadata.json"
+    checkpoint = tmp_path / ".stopped.partial" / "checkpoint" / "checkpoint"
     deadline = time.monotonic() + 300
     while not checkpoint.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # the first epoch's checkpoint: from then on ctrl-C keeps the run

@@ -4,6 +4,10 @@ Task modules write ``from rnn_recipes._lazy import keras, tf`` and then read lik
 example (``keras.layers.LSTM(...)``), but nothing heavy is imported until an attribute is first
 used. That keeps ``rnn-recipes --help``, ``list`` and ``show`` instant (TensorFlow takes seconds
 to import).
+
+Importing the package changes nothing global. Only the command line (``cli.main``) quiets
+TensorFlow's native start-up chatter, with :func:`quiet_native_logs`; library callers keep their
+stderr as it is.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from types import ModuleType
 
 # Native (C++) log lines TensorFlow prints at start-up and first use: "I0000 00:00:17... port.cc"
 # and friends. Since TF 2.17 they bypass TF_CPP_MIN_LOG_LEVEL until absl logging is initialised.
+# Native warnings ("W...") are kept: they may matter to the user.
 _NATIVE_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog"
-    rb"|[IW]\d{4} \d\d:\d\d:\d\d"
+    rb"|I\d{4} \d\d:\d\d:\d\d"
     rb"|E\d{4} .*(cuInit|oneDNN supports|Unable to register|computation placer"
     rb"|NodeDef mentions attribute)"
     rb"|To enable the following instructions:)"
@@ -67,15 +72,32 @@ def _filter_native_stderr() -> None:
     threading.Thread(target=pump, name="native-stderr-filter", daemon=True).start()
 
 
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter (oneDNN, CUDA stubs, CPU features) drowns the stage lines
-    # a user should read.
-    # Since TF 2.17 the start-up lines ignore TF_CPP_MIN_LOG_LEVEL, so filter them unless the
-    # user asked for native logs (level 0, or RNN_RECIPES_NATIVE_LOGS=1).
+def quiet_native_logs() -> None:
+    """For the command line only: hide TensorFlow's native info chatter on stderr.
+
+    TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, CPU features) drown the stage lines a
+    user should read. Since TF 2.17 they ignore TF_CPP_MIN_LOG_LEVEL, so they are filtered
+    unless the user asked for native logs (level 0, or RNN_RECIPES_NATIVE_LOGS=1).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
         _filter_native_stderr()
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def check_backend() -> None:
+    """The recipes are written for Keras on TensorFlow: say so once, in one line.
+
+    ``KERAS_BACKEND`` set to another backend (by the user's shell, or ``~/.keras/keras.json``)
+    would otherwise fail much later inside a tf.data pipeline or an export.
+    """
+    from .errors import RecipeError
+
+    backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        raise RecipeError(
+            f"KERAS_BACKEND is {backend!r}, but rnn-recipes needs the TensorFlow backend; "
+            "unset it or set KERAS_BACKEND=tensorflow"
+        )
 
 
 class LazyModule:
@@ -87,8 +109,17 @@ class LazyModule:
 
     def _load(self) -> ModuleType:
         if self._module is None:
-            _quiet_tensorflow()
-            self._module = importlib.import_module(self._name)
+            check_backend()
+            module = importlib.import_module(self._name)
+            if self._name == "keras" and module.backend.backend() != "tensorflow":
+                from .errors import RecipeError
+
+                raise RecipeError(
+                    f"Keras is configured for the {module.backend.backend()!r} backend "
+                    "(~/.keras/keras.json); rnn-recipes needs TensorFlow: set "
+                    "KERAS_BACKEND=tensorflow"
+                )
+            self._module = module
         return self._module
 
     def __getattr__(self, attr: str):

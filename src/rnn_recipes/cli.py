@@ -197,7 +197,7 @@ def run(
             raise ConfigError("--resume needs --output: the folder the interrupted run was for")
         from . import runner
 
-        resolved = runner.resume_config(output)
+        resolved = runner.resume_config(output, recipe)
         runner.run(resolved, output=output, log=click.echo, resume=True)
         return
     overrides = {
@@ -292,6 +292,9 @@ def evaluate(run_dir: Path, data_path: str, as_json: bool) -> None:
 
 
 def main() -> None:
+    from ._lazy import quiet_native_logs
+
+    quiet_native_logs()  # the command line's own stderr; library callers keep theirs
     cli(prog_name="rnn-recipes")
 
 

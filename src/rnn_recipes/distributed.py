@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import compat
 from ._lazy import keras, tf
 from .errors import RecipeError
 
@@ -215,7 +216,7 @@ def _metric_template(model, validation):
     x, y = next(iter(validation))[:2]
     y_pred = model(x, training=False)
     model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)  # builds the compiled loss
-    metrics = getattr(model, "_compile_metrics", None)
+    metrics = compat.compiled_metrics(model)
     if metrics is None:
         return None
     if not metrics.built:

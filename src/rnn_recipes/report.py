@@ -1,4 +1,4 @@
-"""What a run reports: metrics.json, history, and plots (matplotlib with the Agg backend)."""
+"""What a run reports: metrics.json, history, and plots (matplotlib figures saved with Agg)."""
 
 from __future__ import annotations
 
@@ -73,13 +73,28 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _pyplot():
-    import matplotlib
+class _Figures:
+    """The two pyplot calls the plots make, on figures pyplot does not manage.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A ``matplotlib.figure.Figure`` saves to PNG with the Agg canvas without switching the
+    process's backend (a notebook or GUI that imports rnn_recipes keeps its own) and is never
+    registered with pyplot, so nothing stays open.
+    """
 
-    return plt
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+    @staticmethod
+    def close(fig) -> None:
+        """Nothing to close: pyplot never saw the figure."""
+
+
+def _pyplot() -> type[_Figures]:
+    return _Figures
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:

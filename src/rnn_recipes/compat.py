@@ -1,0 +1,69 @@
+"""Every Keras/TensorFlow detail the project relies on that is not a documented public API.
+
+Each function names what it depends on and the versions it was checked against, so a new
+Keras or TensorFlow release that changes one fails in one place (and its tests), not all over.
+Checked against Keras 3.15.1 and TensorFlow 2.21.0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+
+def iterators_per_epoch(dataset) -> int:
+    """How many iterators of ``dataset`` Keras' ``fit`` makes per epoch.
+
+    One at the start of each epoch; when the dataset's size is known, Keras also makes the next
+    epoch's iterator ahead, at the end of each epoch, and then replaces it with a fresh one
+    (``keras.src.trainers.epoch_iterator``), so each epoch draws two shuffle orders and uses the
+    first. Length-bucketed pipelines have no known size and draw one. A resumed run replays the
+    draws; the resume tests of every task fail if a Keras release changes this.
+    """
+    return 2 if int(dataset.cardinality()) > 0 else 1
+
+
+def rng_variables(model) -> list[Any]:
+    """The random generators' state variables of ``model`` (dropout masks, noise).
+
+    Keras keeps each ``SeedGenerator``'s state as a variable of its layer: in
+    ``model.variables`` but not in ``model.weights``, so ``get_weights``/``save_weights`` leave
+    it out. A resumed run must restore it to draw the masks an uninterrupted run would.
+    """
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """TensorFlow op determinism for the length of one run, then as it was.
+
+    Turning it on is public (``tf.config.experimental.enable_op_determinism``); turning it off
+    again and asking whether it is on are not: ``tensorflow.python.framework.config``'s
+    ``disable_op_determinism`` and ``is_op_determinism_enabled`` (TensorFlow 2.16-2.21).
+    """
+    if not enabled:
+        yield
+        return
+    from tensorflow.python.framework import config as tf_config
+
+    from ._lazy import tf
+
+    was_on = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on:
+            tf_config.disable_op_determinism()
+
+
+def compiled_metrics(model):
+    """The metrics container ``compile(metrics=...)`` made, or None.
+
+    Keras keeps it as ``model._compile_metrics`` (a ``CompileMetrics``, a Keras metric whose
+    ``stateless_update_state``/``stateless_result`` the distributed loop uses to sum metric
+    states over replicas and workers). Keras 3.15.
+    """
+    return getattr(model, "_compile_metrics", None)

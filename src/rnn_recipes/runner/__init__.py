@@ -1,0 +1,310 @@
+"""Train, evaluate and export any task; write the run folder.
+
+A run is a handful of named stages, each in its own module:
+
+* :mod:`.folder`: the run folder's lifecycle (where it goes, the lock, how it appears, what is
+  kept when something fails);
+* :mod:`.training`: build the model, restore the checkpoint, ``fit`` (or the distributed loop)
+  with the callbacks of :mod:`.callbacks`, checkpointing every epoch (:mod:`.checkpoint`);
+* :mod:`.artifacts`: settle, evaluate, export, plot, metrics.json.
+
+``train.strategy`` spreads training over devices or hosts (see :mod:`rnn_recipes.distributed`);
+under ``multi-worker`` only the chief writes a run folder. The folder's layout::
+
+    config.toml        the fully resolved configuration
+    metrics.json       test metrics, counts, timings, versions
+    history.csv        one row per epoch (Keras CSVLogger)
+    plots/*.png        learning curves and task plots
+    logs/              TensorBoard logs
+    model.keras        the end-to-end Keras model (raw input in)
+    saved_model/       TensorFlow SavedModel, signature ``serving_default`` (raw input in)
+    .rnn-recipes-run   the marker that tells this tool the folder is a run folder it made
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .. import compat, distributed, export
+from .._lazy import keras
+from ..config import Resolved, resolve_pkg_path
+from ..errors import RecipeError
+from . import artifacts, training
+from .checkpoint import FOLDER as CHECKPOINTS
+from .folder import (
+    RunFolder,
+    default_output,
+    fingerprint,
+    partial_dir,
+    read_marker,
+    resolve_output,
+)
+
+Log = Callable[[str], None]
+WARNINGS_FILE = "warnings.log"
+
+__all__ = [
+    "Interrupted",
+    "default_output",
+    "evaluate",
+    "load_run",
+    "partial_dir",
+    "predict",
+    "resume_config",
+    "run",
+]
+
+
+class Interrupted(RecipeError):
+    """ctrl-C during training: the partial run was kept for --resume."""
+
+    exit_code = 130
+
+
+def data_paths(resolved: Resolved) -> list[Path]:
+    """The files and folders a run reads its data from (its task's path keys)."""
+    paths = []
+    for dotted in resolved.task.PATH_KEYS:
+        section, _, key = dotted.rpartition(".")
+        value = getattr(getattr(resolved.config, section), key, None) if section else None
+        if isinstance(value, str) and value:
+            paths.append(resolve_pkg_path(value))
+    return paths
+
+
+def resume_config(out: Path, recipe: str | None = None) -> Resolved:
+    """The config of the interrupted run that would complete ``out``.
+
+    Args:
+        out: the ``--output`` of the interrupted run.
+        recipe: the recipe the user named; a different recipe's run is refused.
+    """
+    from ..config import load_run_config
+
+    work = partial_dir(resolve_output(out))
+    if not (work / "config.toml").is_file():
+        done = " (it is already complete)" if (Path(out) / "metrics.json").is_file() else ""
+        raise RecipeError(f"no interrupted run to resume for {out}{done}; run without --resume")
+    name = read_marker(work).get("recipe")
+    if recipe is not None and name is not None and _recipe_name(recipe) != name:
+        raise RecipeError(
+            f"{out} is an interrupted '{name}' run, not '{_recipe_name(recipe)}'; resume it with: "
+            f"rnn-recipes run {name} --resume --output {out}"
+        )
+    return load_run_config(work, name=name or Path(out).name)
+
+
+def _recipe_name(spec: str) -> str:
+    return Path(spec).stem if spec.endswith(".toml") else spec
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+def run(
+    resolved: Resolved,
+    output: Path | None = None,
+    force: bool = False,
+    log: Log = print,
+    resume: bool = False,
+) -> Path:
+    """Train, evaluate and export ``resolved``; return the finished run folder.
+
+    With ``resume``, continue the interrupted run that would complete ``output`` (its config is
+    read back with :func:`resume_config`) from its last completed epoch.
+    """
+    role = distributed.role(resolved.config.train.strategy)  # checks TF_CONFIG before any work
+    if not role.chief:
+        return _run_worker(
+            resolved, Path(output or default_output(resolved.name)), log, resume, role
+        )
+    digest = fingerprint(data_paths(resolved))
+    if resume:
+        folder = RunFolder.reopen(Path(output), recipe=resolved.name)
+        if folder.marker().get("data_fingerprint") not in (None, digest):
+            folder.release()
+            raise RecipeError(
+                f"the data of the run for {folder.out} changed since it started; resuming would "
+                "mix two data sets: restore the data, or start again with --force"
+            )
+    else:
+        folder = RunFolder.create(
+            output,
+            recipe=resolved.name,
+            task=resolved.config.task,
+            force=force,
+            data_fingerprint=digest,
+        )
+        try:
+            (folder.work / "config.toml").write_text(resolved.to_toml(), encoding="utf-8")
+        except OSError as exc:
+            folder.discard()
+            raise RecipeError(f"cannot write {folder.work}: {exc.strerror or exc}") from None
+    folder.status("running")
+    try:
+        with _recorded_warnings(folder.work, log):
+            metrics = _run_in(resolved, folder.work, log, resume, role)
+        shutil.rmtree(folder.work / CHECKPOINTS, ignore_errors=True)
+        folder.finish(force)
+    except BaseException as exc:
+        raise _failed(folder, exc, resolved, resume) from None
+    log("")
+    log(f"Test: {resolved.task.summary(metrics['test'])}")
+    log(f"Run folder: {folder.out}")
+    return folder.out
+
+
+def _failed(
+    folder: RunFolder, exc: BaseException, resolved: Resolved, resume: bool
+) -> BaseException:
+    """Keep what can be resumed, remove what cannot; the error to raise."""
+    checkpoints = folder.work / CHECKPOINTS
+    kept = resume or (checkpoints.is_dir() and any(checkpoints.glob("*.index")))
+    again = f"rnn-recipes run {resolved.name} --resume --output {folder.out}"
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    if isinstance(exc, KeyboardInterrupt):
+        if kept:
+            folder.keep("interrupted")
+            return Interrupted(
+                f"interrupted; the completed epochs are kept in {folder.work}. Continue with: "
+                f"{again}"
+            )
+        folder.discard()
+        return exc
+    if kept:
+        folder.keep("failed", error=f"{type(exc).__name__}: {exc}")
+        if full:
+            return RecipeError(
+                f"no space left on device while writing the run; the completed epochs are kept "
+                f"in {folder.work}: free some space and continue with: {again}"
+            )
+        if isinstance(exc, RecipeError):
+            return exc
+        return RecipeError(
+            f"unexpected {type(exc).__name__}: {_first_line(exc)}; the completed epochs are "
+            f"kept in {folder.work}: fix the cause and continue with: {again}"
+        )
+    folder.discard()
+    if full:
+        return RecipeError("no space left on device while writing the run; free some space")
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _recorded_warnings(work: Path, log: Log) -> Iterator[None]:
+    """Library warnings (NumPy, Keras) go to the run's warnings.log, not onto the console."""
+    with warnings.catch_warnings(record=True) as caught:  # the filters in force still apply
+        try:
+            yield
+        finally:
+            if caught:
+                lines = [
+                    f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+                ]
+                with contextlib.suppress(OSError):
+                    (work / WARNINGS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+                log(f"{len(lines)} library warning(s) recorded in {WARNINGS_FILE}")
+
+
+def _run_worker(
+    resolved: Resolved, out: Path, log: Log, resume: bool, role: distributed.Role
+) -> Path:
+    """A multi-worker process other than the chief: trains in step with it and keeps nothing.
+
+    Its history, TensorBoard logs and checkpoints go to a temporary folder deleted at the end
+    (the keras-io multi-worker pattern); the chief alone writes the run folder and exports. On
+    --resume it starts from a copy of the chief's checkpoint, read from the partial folder of
+    ``out``: resuming a multi-worker run needs that folder on a filesystem every worker sees.
+    """
+    import tempfile
+
+    def worker_log(message: str) -> None:
+        log(f"[{role.name}] {message}" if message else message)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"rnn-recipes-{role.task_type}{role.index}-"))
+    try:
+        checkpoints = partial_dir(out.expanduser().absolute()) / CHECKPOINTS
+        if resume and checkpoints.is_dir():
+            shutil.copytree(checkpoints, tmp / CHECKPOINTS)
+        _run_in(resolved, tmp, worker_log, resume, role)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    worker_log(f"Done; the chief writes the run folder {out}")
+    return out
+
+
+def _run_in(
+    resolved: Resolved,
+    work: Path,
+    log: Log,
+    resume: bool = False,
+    role: distributed.Role | None = None,
+) -> dict[str, Any]:
+    """The stages of one run inside its (partial) folder; returns metrics.json's content."""
+    cfg, task, t = resolved.config, resolved.task, resolved.config.train
+    role = role or distributed.Role()
+    # First, before TensorFlow runs anything: logical CPUs and collectives are set up at start.
+    strategy = distributed.make_strategy(t.strategy)
+    log(f"Recipe '{resolved.name}' (task {cfg.task}), seed {t.seed}")
+    keras.utils.set_random_seed(t.seed)
+    with compat.op_determinism(t.deterministic):
+        log("Loading data")
+        data = task.make_datasets(cfg, log)
+        trained = training.train(resolved, work, data, strategy, log, resume, role)
+        if not role.chief:
+            return {}
+        model, after, test = artifacts.settle_and_evaluate(resolved, data, trained, strategy, log)
+        metrics = artifacts.metrics_record(resolved, data, trained, test, strategy, role)
+        run_info = getattr(task, "run_info", None)  # optional: extra top-level sections
+        if run_info is not None:
+            metrics.update(run_info(cfg, data))
+        metrics.update(after)
+        artifacts.write(resolved, data, model, metrics, work, log)
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# predict and evaluate on a finished run
+
+
+def load_run(run_dir: Path):
+    """The resolved config and serving signature of a finished run folder."""
+    from ..config import load_run_config
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RecipeError(f"run folder not found: {run_dir}")
+    if not (run_dir / "config.toml").is_file():
+        raise RecipeError(
+            f"{run_dir} is not a run folder (no config.toml); give the folder "
+            "that rnn-recipes run printed"
+        )
+    resolved = load_run_config(run_dir)
+    return resolved, export.load_serving(run_dir)
+
+
+def predict(run_dir: Path, inputs: list[str], output: Path | None = None):
+    """Predict with a finished run; returns (records, a function formatting one record)."""
+    resolved, serve = load_run(run_dir)
+    task = resolved.task
+    return task.predict(serve, resolved.config, inputs, output), task.format_prediction
+
+
+def evaluate(run_dir: Path, data_path: str):
+    """Evaluate an exported run on new labelled data; returns (metrics, printable lines)."""
+    resolved, serve = load_run(run_dir)
+    task = resolved.task
+    metrics = task.evaluate_exported(serve, resolved.config, data_path)
+    return metrics, task.format_metrics(metrics)

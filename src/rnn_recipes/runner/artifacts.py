@@ -1,0 +1,101 @@
+"""The artifacts stage: settle, evaluate, export, plot and report a trained model.
+
+Everything here writes into the partial run folder, and may run again: a run that failed here
+(a full disk, a plot that could not be drawn) is resumed from its checkpoint straight to this
+stage, without retraining.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, distributed, export, report
+from .._lazy import keras, tf
+from .training import Trained
+
+
+def versions() -> dict[str, str]:
+    return {
+        "rnn_recipes": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def settle_and_evaluate(resolved, data, trained: Trained, strategy, log) -> tuple[Any, dict, dict]:
+    """The model to export, what ``after_training`` settled, and the test metrics."""
+    cfg, task = resolved.config, resolved.task
+    model = trained.model
+    if strategy is not None:  # evaluate and export a copy with plain variables
+        model = distributed.unreplicated(lambda: task.build_model(cfg, data), model)
+    # Optional: settle what training does not learn (sentiment weighs its naive Bayes expert).
+    after = task.after_training(cfg, data, model, log) if hasattr(task, "after_training") else None
+    log("Evaluating on the test split")
+    return model, after or {}, task.evaluate(cfg, data, model)
+
+
+def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role) -> dict[str, Any]:
+    """The body of metrics.json."""
+    cfg, t = resolved.config, resolved.config.train
+    history = trained.history
+    epochs_run = len(history.get("loss", []))
+    return {
+        "recipe": resolved.name,
+        "task": cfg.task,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "test": test,
+        "counts": data.counts,
+        "train": {
+            "seconds": round(trained.seconds, 3),
+            "train_seconds": round(trained.train_seconds, 3),
+            "examples_per_second": round(
+                trained.epochs_now * data.train_examples / max(trained.train_seconds, 1e-9), 1
+            ),
+            "resumed_after_epoch": trained.resumed_after,
+            "deterministic": t.deterministic,
+            "strategy": t.strategy,
+            "replicas": distributed.replicas(strategy),
+            "workers": role.workers,
+            "epochs_run": epochs_run,
+            "best_epoch": trained.best_epoch,
+            "stopped_early": epochs_run < t.epochs,
+            "parameters": trained.trainable + trained.fixed,
+            "trainable_parameters": trained.trainable,
+        },
+        "validation": {
+            k[4:]: v[trained.best_epoch - 1]
+            for k, v in history.items()
+            if k.startswith("val_") and len(v) >= trained.best_epoch
+        },
+        "versions": versions(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+
+
+def write(resolved, data, model, metrics: dict, work: Path, log) -> None:
+    """model.keras, saved_model/, plots/ and, last, metrics.json."""
+    cfg, task = resolved.config, resolved.task
+    log("Exporting model.keras and saved_model/")
+    full = task.end_to_end_model(cfg, data, model)
+    export.write_keras(full, work / export.KERAS_FILE)
+    serve, signature = task.serving(cfg, data, full)
+    # Optional: tasks may export more signatures (speech adds one taking clip lengths).
+    extra = task.extra_serving(cfg, data, full) if hasattr(task, "extra_serving") else None
+    export.write_saved_model(work / export.SAVED_MODEL, full, serve, signature, extra)
+
+    plots = work / "plots"
+    plots.mkdir(exist_ok=True)  # a resumed run may find it from a failed attempt
+    report.plot_learning_curves(metrics_history(work), plots / "learning_curves.png")
+    task.plots(cfg, data, metrics, plots)
+    report.write_json(work / "metrics.json", metrics)
+
+
+def metrics_history(work: Path) -> dict[str, list[float]]:
+    from .training import read_history
+
+    return read_history(work / "history.csv")

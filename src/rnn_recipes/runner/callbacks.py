@@ -1,0 +1,70 @@
+"""The callbacks every run trains with: timing, resumable early stopping, history, logs, checkpoints."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .._lazy import keras
+
+
+class TrainTimer(keras.callbacks.Callback):
+    """Times the training part of each epoch (validation excluded), for examples/s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.train_seconds = 0.0
+        self._start: float | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None:
+            self.train_seconds += time.perf_counter() - self._start
+            self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping (best weights restored) that takes back its state on ``--resume``.
+
+    Keras resets early stopping in every ``fit``; :class:`~.checkpoint.ResumeState` saves its
+    state with every checkpoint and hands it back here, right after that reset.
+    """
+
+    resume_state = None  # set by the training stage once the checkpoint state exists
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resume_state is not None:
+            self.resume_state.apply_early_stopping()
+
+
+def make_timer() -> TrainTimer:
+    """The epoch timer (a function, so tests can wrap it to act at a given epoch)."""
+    return TrainTimer()
+
+
+def make_early_stopping(monitor: str, patience: int) -> ResumableEarlyStopping:
+    return ResumableEarlyStopping(
+        monitor=monitor, patience=patience, restore_best_weights=True, verbose=0
+    )
+
+
+def records(work: Path, resume: bool) -> list:
+    """history.csv and TensorBoard logs, written into the run folder."""
+    return [
+        keras.callbacks.CSVLogger(str(work / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(log_dir=str(work / "logs"), write_graph=False),
+    ]
+
+
+def verbosity(setting: str) -> int:
+    """``train.verbose`` as Keras' ``verbose``: a bar on a terminal, one line per epoch in logs."""
+    if setting == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return {"bar": 1, "epoch": 2, "quiet": 0}[setting]

@@ -1,0 +1,89 @@
+"""The private Keras/TensorFlow details in rnn_recipes.compat, checked against the installed versions.
+
+If one of these fails after a Keras or TensorFlow upgrade, the detail changed: fix compat.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rnn_recipes import compat
+from rnn_recipes._lazy import keras, tf
+
+
+class _Recorder(keras.layers.Layer):
+    """Remembers every batch the model sees (eager mode)."""
+
+    def __init__(self, seen: list, **kwargs):
+        super().__init__(**kwargs)
+        self.record = seen.append  # a bound method: Keras would copy a list attribute
+
+    def call(self, x):
+        if tf.executing_eagerly():
+            self.record(x.numpy()[:, 0].tolist())
+        return x
+
+    def compute_output_shape(self, shape):
+        return shape
+
+
+def _shuffled(sized: bool):
+    ds = tf.data.Dataset.range(8).map(lambda i: (tf.cast([i], tf.float32), tf.cast(i, tf.float32)))
+    ds = ds.shuffle(8, seed=7, reshuffle_each_iteration=True).batch(8)
+    if not sized:  # e.g. a length-bucketed pipeline: Keras cannot know its size
+        ds = ds.filter(lambda x, y: True)
+    return ds
+
+
+@pytest.mark.parametrize("sized", [True, False])
+def test_replaying_iterators_gives_the_order_fit_would_see(sized: bool):
+    """What resume relies on: after k epochs of fit, epoch k+1 sees the order that a fresh
+    pipeline gives after k * iterators_per_epoch iterators were made and dropped."""
+    seen: list = []
+    model = keras.Sequential([keras.Input((1,)), _Recorder(seen), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+    model.fit(_shuffled(sized), epochs=3, verbose=0)
+    assert len(seen) == 3 and seen[1] != seen[2]  # a new order every epoch
+
+    replay = _shuffled(sized)
+    for _ in range(2 * compat.iterators_per_epoch(replay)):
+        iter(replay)
+    x, _ = next(iter(replay))
+    assert x.numpy()[:, 0].tolist() == seen[2]
+
+
+def test_rng_variables_are_the_seed_states_not_the_weights():
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dropout(0.5, seed=1), keras.layers.Dense(2)]
+    )
+    rng = compat.rng_variables(model)
+    assert len(rng) == 1 and "seed_generator" in rng[0].path
+    assert all(id(v) not in {id(w) for w in model.weights} for v in rng)
+
+
+def test_another_keras_backend_is_one_clear_error(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnn_recipes.cli", "run", "sentiment", "-o", tmp_path / "r"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: KERAS_BACKEND is 'jax'")
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_op_determinism_is_scoped_to_the_run():
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    with compat.op_determinism(True):
+        assert tf_config.is_op_determinism_enabled()
+    assert not tf_config.is_op_determinism_enabled()
