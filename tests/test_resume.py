@@ -136,8 +136,8 @@ def test_ctrl_c_keeps_the_epochs_and_says_how_to_resume(data: Path, tmp_path: Pa
 
 
 def test_resume_refuses_other_options_and_missing_runs(tmp_path: Path):
-    result = invoke("run", "sentiment", "--resume", "-o", tmp_path / "x", "--set", "model.units=3")
-    assert result.exit_code == 2 and "drop --set" in result.stderr
+    result = invoke("run", "sentiment", "--resume", "-o", tmp_path / "x", "--force")
+    assert result.exit_code == 2 and "drop --force" in result.stderr
     result = invoke("run", "sentiment", "--resume")
     assert result.exit_code == 2 and "--resume needs --output" in result.stderr
     result = invoke("run", "sentiment", "--resume", "-o", tmp_path / "x")

@@ -35,6 +35,12 @@ def handle_errors(fn):
             interrupted = exc.exit_code == 130  # ctrl-C with the run kept for --resume
             click.echo(str(exc) if interrupted else f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`rnn-recipes predict ... | head -1`): stop quietly, as Unix
+            # tools do, and keep Python from complaining when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)  # 128 + SIGPIPE, the status of a tool the pipe closed on
         except KeyboardInterrupt:
             click.echo("\nInterrupted: stopped cleanly; no run folder was written.", err=True)
             sys.exit(130)
@@ -161,8 +167,8 @@ def run(
     """Train, evaluate and export RECIPE; write a run folder.
 
     RECIPE is a built-in name (see `rnn-recipes list`) or a path to a .toml file. Config layers,
-    later ones winning: task defaults, the recipe, --config, --set (and --data/--epochs/--seed/
-    --strategy).
+    later ones winning: task defaults, the recipe, --config, --set (and --data, --epochs,
+    --seed, --strategy).
 
     \b
     Examples:
@@ -173,43 +179,45 @@ def run(
       rnn-recipes run sentiment --strategy mirrored            # all local GPUs
     """
     from .config import load_config
-    from .errors import ConfigError
 
-    if resume:
-        given = [
-            name
-            for name, value in (
-                ("--data", data_path),
-                ("--config", config_file),
-                ("--set", sets),
-                ("--epochs", epochs),
-                ("--seed", seed),
-                ("--strategy", strategy),
-                ("--force", force),
-            )
-            if value
-        ]
-        if given:
-            raise ConfigError(
-                f"--resume continues with the interrupted run's own config; drop {', '.join(given)}"
-            )
-        if output is None:
-            raise ConfigError("--resume needs --output: the folder the interrupted run was for")
-        from . import runner
-
-        resolved = runner.resume_config(output, recipe)
-        runner.run(resolved, output=output, log=click.echo, resume=True)
-        return
     overrides = {
         "data.path": data_path,
         "train.epochs": epochs,
         "train.seed": seed,
         "train.strategy": strategy,
     }
-    resolved = load_config(recipe, config_file, sets, overrides)
     from . import runner
 
+    if resume:
+        resolved = _resume_config(recipe, output, config_file, sets, overrides, force)
+        runner.run(resolved, output=output, log=click.echo, resume=True)
+        return
+    resolved = load_config(recipe, config_file, sets, overrides)
     runner.run(resolved, output=output, force=force, log=click.echo)
+
+
+def _resume_config(recipe, output, config_file, sets, overrides, force):
+    """The interrupted run's own config; options that agree with it are accepted."""
+    from . import runner
+    from .config import changed_keys, command_line_layer, with_layer
+    from .errors import ConfigError
+
+    refused = [name for name, value in (("--config", config_file), ("--force", force)) if value]
+    if refused:
+        raise ConfigError(
+            f"--resume continues with the interrupted run's own config; drop {', '.join(refused)}"
+        )
+    if output is None:
+        raise ConfigError("--resume needs --output: the folder the interrupted run was for")
+    saved = runner.resume_config(output, recipe)
+    given = with_layer(saved, command_line_layer(sets, overrides))
+    differ = changed_keys(saved.config, given.config)
+    if differ:
+        raise ConfigError(
+            "--resume continues with the interrupted run's own config, and these options "
+            f"differ from it: {', '.join(differ)}; drop them, or start a new run with --force"
+        )
+    return saved
 
 
 def _expand_inputs(inputs: tuple[str, ...]) -> list[str]:
@@ -244,13 +252,20 @@ def _expand_inputs(inputs: tuple[str, ...]) -> list[str]:
     type=click.Path(path_type=Path),
     help="Where tasks that write files (forecasts, plots) put them.",
 )
+@_set_option
 @handle_errors
-def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool, output: Path | None) -> None:
+def predict(
+    run_dir: Path,
+    inputs: tuple[str, ...],
+    as_json: bool,
+    output: Path | None,
+    sets: tuple[str, ...],
+) -> None:
     """Predict with the exported model of RUN_DIR.
 
     INPUTS are raw inputs: texts for sentiment, .wav/.npy files for speech, a CSV whose last
     rows are the history for forecast. '-' reads lines from stdin and @FILE reads lines from a
-    file.
+    file. --set data.KEY=VALUE changes how inputs are read (e.g. data.time_column).
 
     \b
     Examples:
@@ -261,7 +276,7 @@ def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool, output: Path 
     """
     from . import runner
 
-    records, fmt = runner.predict(run_dir, _expand_inputs(inputs), output)
+    records, fmt = runner.predict(run_dir, _expand_inputs(inputs), output, sets)
     for rec in records:
         click.echo(json.dumps(rec, ensure_ascii=False) if as_json else fmt(rec))
 
@@ -270,11 +285,13 @@ def predict(run_dir: Path, inputs: tuple[str, ...], as_json: bool, output: Path 
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--data", "data_path", required=True, help="Labelled data in the run's format.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@_set_option
 @handle_errors
-def evaluate(run_dir: Path, data_path: str, as_json: bool) -> None:
+def evaluate(run_dir: Path, data_path: str, as_json: bool, sets: tuple[str, ...]) -> None:
     """Evaluate the exported model of RUN_DIR on new labelled data.
 
-    The data is read with the run's own data settings (columns, format, encoding).
+    The data is read with the run's own data settings (columns, format, encoding); change how
+    it is read with --set data.KEY=VALUE (the model's settings cannot change).
 
     \b
     Example:
@@ -282,7 +299,7 @@ def evaluate(run_dir: Path, data_path: str, as_json: bool) -> None:
     """
     from . import runner
 
-    metrics, lines = runner.evaluate(run_dir, data_path)
+    metrics, lines = runner.evaluate(run_dir, data_path, sets)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return

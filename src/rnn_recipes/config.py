@@ -237,11 +237,22 @@ def as_dict(config: Any) -> dict[str, Any]:
 # Layers
 
 
-def parse_value(raw: str) -> Any:
-    """Parse a ``--set`` value as a TOML literal; bare words are taken as strings."""
+def parse_value(raw: str, key: str = "KEY") -> Any:
+    """Parse a ``--set`` value as a TOML literal; bare words are taken as strings.
+
+    A value that starts with a quote must parse: ``"^(\\d)_"`` is not a TOML string (``\\d`` is
+    no escape), and taking it as a bare string, quotes included, would silently never match.
+    """
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if raw[:1] in ("'", '"'):
+            reason = str(exc).split(" (at ")[0]
+            raise ConfigError(
+                f"--set {key}={raw} is not a valid TOML string ({reason}); for backslashes "
+                f"(regular expressions, Windows paths) use a literal string in single quotes: "
+                f"--set \"{key}='...'\""
+            ) from None
         return raw
 
 
@@ -251,7 +262,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE (e.g. --set model.units=128), got {item!r}")
-    return key, parse_value(raw.strip())
+    return key, parse_value(raw.strip(), key)
 
 
 def nest(dotted: dict[str, Any]) -> dict[str, Any]:
@@ -421,6 +432,40 @@ def load_config(
     config = build(task.Config, merged)
     task.validate(config)
     return Resolved(name=name, task=task, config=config)
+
+
+def command_line_layer(
+    sets: Iterable[str] = (), overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items and dedicated options (``--data``...) as one nested layer."""
+    dotted = dict(parse_set(s) for s in sets)
+    dotted.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return nest(dotted)
+
+
+def with_layer(resolved: Resolved, layer: dict[str, Any]) -> Resolved:
+    """``resolved`` with one more command-line layer on top (paths relative to the cwd)."""
+    task = resolved.task
+    if "task" in layer and layer["task"] != resolved.config.task:
+        raise ConfigError("'task' cannot be changed with --set; run a recipe of that task")
+    layer = resolve_paths(layer, task.PATH_KEYS, Path.cwd())
+    merged = merge(as_dict(resolved.config), layer, task.SOURCE_GROUPS)
+    config = build(task.Config, merged)
+    task.validate(config)
+    return Resolved(name=resolved.name, task=task, config=config)
+
+
+def changed_keys(before: Any, after: Any) -> list[str]:
+    """Dotted keys whose values differ between two configs of the same task."""
+    a, b = as_dict(before), as_dict(after)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            inner = a[key].keys() | b[key].keys()
+            out += [f"{key}.{k}" for k in sorted(inner) if a[key].get(k) != b[key].get(k)]
+        elif a.get(key) != b.get(key):
+            out.append(key)
+    return out
 
 
 def load_run_config(run_dir: Path, name: str | None = None) -> Resolved:

@@ -279,9 +279,16 @@ def _run_in(
 # predict and evaluate on a finished run
 
 
-def load_run(run_dir: Path):
-    """The resolved config and serving signature of a finished run folder."""
-    from ..config import load_run_config
+def load_run(run_dir: Path, sets: tuple[str, ...] = ()):
+    """The resolved config and serving signature of a finished run folder.
+
+    Args:
+        run_dir: the folder ``rnn-recipes run`` printed.
+        sets: ``data.KEY=VALUE`` items changing how new inputs are read (the model's own
+            settings cannot change).
+    """
+    from ..config import command_line_layer, load_run_config, with_layer
+    from ..errors import ConfigError
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -292,19 +299,30 @@ def load_run(run_dir: Path):
             "that rnn-recipes run printed"
         )
     resolved = load_run_config(run_dir)
+    layer = command_line_layer(sets)
+    other = sorted(k for k in layer if k != "data")
+    if other:
+        raise ConfigError(
+            f"--set {other[0]}...: predict and evaluate use the trained model as it is; only "
+            "data.* keys (how inputs are read) can be set"
+        )
+    if layer:
+        resolved = with_layer(resolved, layer)
     return resolved, export.load_serving(run_dir)
 
 
-def predict(run_dir: Path, inputs: list[str], output: Path | None = None):
+def predict(
+    run_dir: Path, inputs: list[str], output: Path | None = None, sets: tuple[str, ...] = ()
+):
     """Predict with a finished run; returns (records, a function formatting one record)."""
-    resolved, serve = load_run(run_dir)
+    resolved, serve = load_run(run_dir, sets)
     task = resolved.task
     return task.predict(serve, resolved.config, inputs, output), task.format_prediction
 
 
-def evaluate(run_dir: Path, data_path: str):
+def evaluate(run_dir: Path, data_path: str, sets: tuple[str, ...] = ()):
     """Evaluate an exported run on new labelled data; returns (metrics, printable lines)."""
-    resolved, serve = load_run(run_dir)
+    resolved, serve = load_run(run_dir, sets)
     task = resolved.task
     metrics = task.evaluate_exported(serve, resolved.config, data_path)
     return metrics, task.format_metrics(metrics)
