@@ -1,0 +1,40 @@
+"""The docs say what the code does: every config key is documented, commands have help, and the
+pages are free of characters that break their rendering."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from rnn_recipes import tasks
+from rnn_recipes.cli import cli
+from tests.conftest import REPO, invoke
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@pytest.mark.parametrize("task", tasks.names())
+def test_every_config_key_is_in_the_task_page(task: str):
+    resolved = tomllib.loads(invoke("show", task).stdout)
+    page = (REPO / "docs" / f"{task}.md").read_text(encoding="utf-8")
+    keys = [f"{s}.{k}" for s, table in resolved.items() if isinstance(table, dict) for k in table]
+    missing = [k for k in keys if f"`{k}`" not in page]
+    assert not missing, f"docs/{task}.md does not document {missing}"
+
+
+def test_every_command_has_help_and_an_example():
+    for name, command in cli.commands.items():
+        assert command.help and "Example" in command.help, name
+
+
+@pytest.mark.parametrize("page", sorted((REPO / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_math_has_no_control_characters(page):
+    # A "\t" typed into a Python string once turned \text{...} into a TAB plus "ext{...}".
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if re.search(r"\\[a-zA-Z]+[{(]|\$\$", line):
+            assert not re.search(r"[\x00-\x08\x09\x0b-\x1f]", line), f"{page.name}:{number}"
