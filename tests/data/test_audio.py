@@ -11,6 +11,7 @@ import pytest
 from rnn_recipes.data import audio
 from rnn_recipes.data.splits import group_split
 from rnn_recipes.errors import RecipeError
+from tests.makers import make_wavs
 
 
 def _tone(freq: float, rate: int, seconds: float = 0.2) -> np.ndarray:
@@ -138,3 +139,10 @@ def test_group_split_keeps_groups_whole_for_many_seeds():
 def test_group_split_leaves_train_a_group():
     parts = group_split(["a", "a", "b"], [0.4, 0.4], 0)
     assert len(parts[0]) > 0
+
+
+def test_link_to_a_folder_is_refused_not_skipped(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", takes=1, layout="folders")
+    (folder / "low" / "again").symlink_to("..")
+    with pytest.raises(RecipeError, match=r"low/again is a symbolic link to a folder"):
+        audio.list_folder(folder)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecipeError
+from .files import walk_files
 
 KINDS = {".wav": "wav", ".npy": "npy"}
 SPLITS = ("train", "validation", "test")
@@ -88,14 +89,12 @@ def _kind_of(files: list[Path], where: str) -> str:
 
 
 def _visible(folder: Path) -> list[Path]:
-    """Files under ``folder`` (recursively), skipping hidden files and folders."""
-    out = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
-            continue
-        out.append(p)
-    return out
+    """Files under ``folder`` (recursively), skipping hidden files and folders.
+
+    Links to folders are refused (:func:`~rnn_recipes.data.files.walk_files`): one could loop or
+    put another class's clips under this class.
+    """
+    return walk_files(folder, skip_hidden=True)
 
 
 def list_folder(
