@@ -113,18 +113,24 @@ def require_at_most(
             )
 
 
-def require_delimiter(section: str, values: Any, key: str = "delimiter") -> None:
-    """``section.key`` must be one character that can separate CSV fields.
+def check_delimiter(value: str, key: str = "data.delimiter") -> None:
+    """``value`` must be one character that can separate CSV fields.
 
     Raises:
-        ConfigError: for an empty or longer value, a line break or a quote character.
+        ConfigError: for an empty or longer value, a line break or a quote character, naming
+            ``key`` (the csv module only says "unexpected TypeError" for these).
     """
-    value = getattr(values, key)
     if len(value) != 1 or value in '\r\n"':
         raise ConfigError(
-            f'{section}.{key} must be one character such as "," or ";" (not a quote or a line '
+            f'{key} must be one character such as "," or ";" (not a quote or a line '
             f"break), got {value!r}"
         )
+
+
+def require_delimiter(section: str, values: Any, key: str = "delimiter") -> None:
+    """``section.key`` must be one character that can separate CSV fields (see
+    :func:`check_delimiter`)."""
+    check_delimiter(getattr(values, key), f"{section}.{key}")
 
 
 def validate_train(t: TrainConfig) -> None:
