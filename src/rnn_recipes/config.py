@@ -550,7 +550,11 @@ def load_run_config(run_dir: Path, name: str | None = None) -> Resolved:
     except ConfigError as exc:
         if not path.is_file():
             raise
-        raise RecipeError(damaged(run_dir, f"config.toml does not fit its task ({exc})")) from None
+        # The first clause names the key or task; the list of valid keys would only be noise here.
+        reason = str(exc).split("; ")[0]
+        raise RecipeError(
+            damaged(run_dir, f"its config.toml does not fit its task ({reason})")
+        ) from None
     return Resolved(name=name or run_dir.name, task=task, config=config)
 
 
