@@ -289,7 +289,9 @@ def _read_folder(path: Path, encoding: str, classes: list[str] | None = None) ->
     codec = _codec(encoding)
     texts, labels = [], []
     for label in classes:
-        for file in walk_files(path / label):
+        # Keras' order (folder path as text, then file name), so seeded splits stay as they were.
+        files = sorted(walk_files(path / label), key=lambda f: (str(f.parent), f.name))
+        for file in files:
             if not file.name.lower().endswith(".txt"):
                 continue
             try:
