@@ -80,7 +80,9 @@ def test_missing_variables_is_a_damaged_run_folder(tmp_path: Path):
 
     run = _stub_run(tmp_path)
     shutil.rmtree(run / "saved_model" / "variables")
-    with pytest.raises(RecipeError, match="is damaged: saved_model/variables is missing; restore it"):
+    with pytest.raises(
+        RecipeError, match="is damaged: saved_model/variables is missing; restore it"
+    ):
         load_serving(run)
 
 
