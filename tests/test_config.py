@@ -211,5 +211,7 @@ def test_edited_task_in_a_run_config_is_a_damaged_run_folder(tmp_path: Path):
     text = (tmp_path / "config.toml").read_text()
     for task in ("speech", "translation"):
         (tmp_path / "config.toml").write_text(text.replace('"sentiment"', f'"{task}"', 1))
-        with pytest.raises(RecipeError, match=f"run folder {tmp_path} is damaged: config.toml"):
+        with pytest.raises(
+            RecipeError, match=f"run folder {tmp_path} is damaged: its config.toml does not fit"
+        ):
             C.load_run_config(tmp_path)
