@@ -149,7 +149,39 @@ def resume_without_a_run(tmp, ctx):
     return ["run", "sentiment", "--resume", "-o", tmp / "x"], "no interrupted run to resume"
 
 
+# issue 10: settings that failed late, inside a library, or trained a model of NaNs
+
+
+def seed_negative(tmp, ctx):
+    return ["run", "sentiment", "--seed", "-1"], "train.seed must be in [0, 4294967295], got -1"
+
+
+def seed_too_large(tmp, ctx):
+    return ["run", "sentiment", "--seed", str(10**20)], "train.seed must be in [0, 4294967295]"
+
+
+def learning_rate_nan(tmp, ctx):
+    return ["run", "sentiment", "--set", "train.learning_rate=nan"], (
+        "train.learning_rate must be a finite number above 0, got nan"
+    )
+
+
+def learning_rate_inf(tmp, ctx):
+    return ["run", "sentiment", "--set", "train.learning_rate=inf"], (
+        "train.learning_rate must be a finite number above 0, got inf"
+    )
+
+
+def clipnorm_nan(tmp, ctx):
+    return ["run", "sentiment", "--set", "train.clipnorm=nan"], "train.clipnorm must be a finite"
+
+
 COMMON = [
+    seed_negative,
+    seed_too_large,
+    learning_rate_nan,
+    learning_rate_inf,
+    clipnorm_nan,
     unknown_recipe,
     unknown_key,
     unknown_section,
@@ -301,7 +333,35 @@ def sentiment_two_sources(tmp, ctx):
     )
 
 
+def _class_folders(tmp: Path) -> Path:
+    root = tmp / "reviews"
+    for i, (text, label) in enumerate(make_reviews(40)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        (root / label / f"{i}.txt").write_text(text)
+    return root
+
+
+def sentiment_symlink_loop_in_class_folder(tmp, ctx):
+    root = _class_folders(tmp)
+    (root / "positive" / "loop").symlink_to("..")
+    return ["run", "sentiment", "--data", root], "positive/loop is a symbolic link to a folder"
+
+
+def sentiment_stray_quote(tmp, ctx):
+    rows = "".join(f"{t},{lab}\n" for t, lab in make_reviews(40))
+    path = _csv(tmp, 'text,label\n"a stray quote,positive\n' + rows, "stray.csv")
+    return ["run", "sentiment", "--data", path], "stray.csv line 2: a quoted field runs over"
+
+
+def sentiment_all_empty_text_column(tmp, ctx):
+    path = write_csv(tmp / "e.csv", [("", lab) for _, lab in make_reviews(40)])
+    return ["run", "sentiment", "--data", path], "column 'text' of"
+
+
 SENTIMENT_CASES = [
+    sentiment_symlink_loop_in_class_folder,
+    sentiment_stray_quote,
+    sentiment_all_empty_text_column,
     sentiment_missing_file,
     sentiment_empty_file,
     sentiment_header_only,
@@ -439,7 +499,14 @@ def speech_predict_npy_on_a_wav_model(tmp, ctx):
     )
 
 
+def speech_symlink_to_a_folder(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1, layout="folders")
+    (folder / "low" / "more").symlink_to(folder / "high")
+    return ["run", "speech", "--data", folder], "low/more is a symbolic link to a folder"
+
+
 SPEECH_CASES = [
+    speech_symlink_to_a_folder,
     speech_manifest_path_outside,
     speech_manifest_absolute_path_outside,
     speech_manifest_symlink_outside,
@@ -541,7 +608,90 @@ def forecast_evaluate_too_few_rows(tmp, ctx):
     return args, "has 50 rows; evaluating needs at least"
 
 
+def forecast_bad_cell_in_numeric_column(tmp, ctx):
+    stamps, values = make_series()
+    path = write_series(tmp / "s.csv", stamps, values)
+    lines = path.read_text().splitlines()
+    lines[11] = lines[11].rsplit(",", 1)[0] + ",2O.5"
+    path.write_text("\n".join(lines) + "\n")
+    return ["run", "forecast", "--data", path], "column 'cov' of"
+
+
+def forecast_huge_value(tmp, ctx):
+    stamps, values = make_series()
+    values[300, 0] = 1e300
+    path = write_series(tmp / "s.csv", stamps, values)
+    return ["run", "forecast", "--data", path], "column 'a' of"
+
+
+def forecast_infinite_value(tmp, ctx):
+    path = _good(tmp)
+    lines = path.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",inf"
+    path.write_text("\n".join(lines) + "\n")
+    return ["run", "forecast", "--data", path], "has inf at row 5 (line 6)"
+
+
+def forecast_semicolon_file(tmp, ctx):
+    path = _good(tmp)
+    path.write_text(path.read_text().replace(",", ";"))
+    return ["run", "forecast", "--data", path], 'set data.delimiter=";"'
+
+
+def forecast_empty_delimiter(tmp, ctx):
+    return ["run", "forecast", "--data", _good(tmp), "--set", 'data.delimiter=""'], (
+        "data.delimiter must be one character"
+    )
+
+
+def forecast_two_character_delimiter(tmp, ctx):
+    return ["run", "forecast", "--data", _good(tmp), "--set", "data.delimiter=;;"], (
+        "data.delimiter must be one character"
+    )
+
+
+def forecast_predict_truncated_saved_model(tmp, ctx):
+    import shutil
+
+    run = tmp / "copy"
+    shutil.copytree(ctx.run("forecast"), run)
+    pb = run / "saved_model" / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:1000])
+    args = ["predict", run, _forecast_input(tmp, 60), "-o", tmp / "fc"]
+    return args, "is damaged: saved_model cannot be loaded"
+
+
+def forecast_predict_deleted_variables(tmp, ctx):
+    import shutil
+
+    run = tmp / "copy"
+    shutil.copytree(ctx.run("forecast"), run)
+    shutil.rmtree(run / "saved_model" / "variables")
+    args = ["predict", run, _forecast_input(tmp, 60), "-o", tmp / "fc"]
+    return args, "is damaged: saved_model/variables is missing"
+
+
+def forecast_evaluate_edited_task(tmp, ctx):
+    import shutil
+
+    run = tmp / "copy"
+    shutil.copytree(ctx.run("forecast"), run)
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace('task = "forecast"', 'task = "speech"', 1))
+    args = ["evaluate", run, "--data", _forecast_input(tmp, 200)]
+    return args, "is damaged: its config.toml does not fit its task"
+
+
 FORECAST_CASES = [
+    forecast_bad_cell_in_numeric_column,
+    forecast_huge_value,
+    forecast_infinite_value,
+    forecast_semicolon_file,
+    forecast_empty_delimiter,
+    forecast_two_character_delimiter,
+    forecast_predict_truncated_saved_model,
+    forecast_predict_deleted_variables,
+    forecast_evaluate_edited_task,
     forecast_missing_time_column,
     forecast_unparsable_timestamp,
     forecast_non_increasing_timestamps,

@@ -50,7 +50,14 @@ def interrupted(tmp_path: Path, monkeypatch) -> Path:
 
 def test_resume_refuses_options_that_differ_from_the_run(interrupted: Path):
     result = invoke(
-        "run", "sentiment", "--resume", "-o", interrupted, "--epochs", "5", "--set",
+        "run",
+        "sentiment",
+        "--resume",
+        "-o",
+        interrupted,
+        "--epochs",
+        "5",
+        "--set",
         "model.units=4",
     )
     assert result.exit_code == 2
@@ -59,8 +66,16 @@ def test_resume_refuses_options_that_differ_from_the_run(interrupted: Path):
 
 def test_resume_accepts_the_options_the_run_was_started_with(interrupted: Path):
     result = invoke(
-        "run", "sentiment", "--resume", "-o", interrupted, "--data", "reviews.csv",
-        "--epochs", "1", *TINY,
+        "run",
+        "sentiment",
+        "--resume",
+        "-o",
+        interrupted,
+        "--data",
+        "reviews.csv",
+        "--epochs",
+        "1",
+        *TINY,
     )
     assert result.exit_code == 0, result.output
     assert (interrupted / "metrics.json").is_file()
@@ -72,8 +87,15 @@ def test_resume_accepts_the_options_the_run_was_started_with(interrupted: Path):
     refused = invoke("evaluate", interrupted, "--data", other)
     assert refused.exit_code == 1 and "review" in refused.stderr
     read = invoke(
-        "evaluate", interrupted, "--data", other, "--json",
-        "--set", "data.text_column=review", "--set", "data.label_column=y",
+        "evaluate",
+        interrupted,
+        "--data",
+        other,
+        "--json",
+        "--set",
+        "data.text_column=review",
+        "--set",
+        "data.label_column=y",
     )
     assert read.exit_code == 0, read.output
     assert json.loads(read.stdout)["examples"] == 20

@@ -126,3 +126,92 @@ def test_builtin_recipes_are_listed_with_descriptions():
 def test_tfds_takes_its_own_splits_not_files():
     with pytest.raises(ConfigError, match="not with data.tfds"):
         C.load_config("sentiment", sets=["data.tfds=imdb_reviews", "data.test=t.csv"])
+
+
+# --- issue 10: settings that made invalid files or wrong models ---------------------------------
+
+
+def test_to_toml_round_trips_every_control_character_and_odd_text():
+    import tomllib
+
+    nasty = [
+        "a\u0001b",
+        "tab\there",
+        "cr\rlf\n",
+        "".join(chr(c) for c in range(0x20)) + "\x7f",
+        'quote " and \\ backslash \\" mixed',
+        "unicode: caf\u00e9 \u2014 \u4e2d\u6587 \U0001f600 \u2028 \x85",
+        "",
+    ]
+    data = {"task": "t", "data": {f"k{i}": v for i, v in enumerate(nasty)}, "x": {"l": nasty}}
+    assert tomllib.loads(C.to_toml(data)) == data
+
+
+def test_control_character_setting_writes_a_loadable_config(tmp_path: Path):
+    import tomllib
+
+    resolved = C.load_config("sentiment", sets=['data.text_column="a\\u0001b"'])
+    assert resolved.config.data.text_column == "a\u0001b"
+    assert tomllib.loads(resolved.to_toml())["data"]["text_column"] == "a\u0001b"
+
+
+def test_non_utf8_bytes_in_a_setting_are_refused():
+    with pytest.raises(ConfigError, match="'data.text_column' holds bytes that are not UTF-8"):
+        C.load_config("sentiment", sets=["data.text_column=a\udcffb"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.learning_rate=nan", "train.learning_rate must be a finite number above 0"),
+        ("train.learning_rate=inf", "train.learning_rate must be a finite number above 0"),
+        ("train.learning_rate=0", "train.learning_rate must be a finite number above 0"),
+        ("train.clipnorm=nan", "train.clipnorm must be a finite number"),
+        ("train.clipnorm=inf", "train.clipnorm must be a finite number"),
+        ("train.clipnorm=-1.0", "train.clipnorm must be a finite number"),
+        ("train.seed=-1", r"train.seed must be in \[0, 4294967295\], got -1"),
+        (f"train.seed={10**20}", r"train.seed must be in \[0, 4294967295\]"),
+    ],
+)
+def test_validate_train_refuses_values_that_break_training(setting, message):
+    with pytest.raises(ConfigError, match=message):
+        C.load_config("sentiment", sets=[setting])
+
+
+def test_validate_train_keeps_edge_values():
+    for sets in (["train.seed=0"], [f"train.seed={2**32 - 1}"], ["train.clipnorm=0"]):
+        C.load_config("sentiment", sets=sets)
+
+
+def test_require_at_most_names_key_and_bound():
+    from types import SimpleNamespace
+
+    m = SimpleNamespace(units=10**9, nb_buckets=2**20, layers=3)
+    with pytest.raises(ConfigError, match="model.units is 1000000000, more than the 4096"):
+        C.require_at_most("model", m, ("units",))
+    C.require_at_most("model", m, ("nb_buckets", "layers"))
+    with pytest.raises(ConfigError, match="model.layers is 3, more than the 2"):
+        C.require_at_most("model", m, ("layers",), 2)
+
+
+@pytest.mark.parametrize("value", ["", ";;", "\n", '"'])
+def test_require_delimiter_refuses_what_csv_cannot_use(value):
+    from types import SimpleNamespace
+
+    with pytest.raises(ConfigError, match="data.delimiter must be one character"):
+        C.require_delimiter("data", SimpleNamespace(delimiter=value))
+    C.require_delimiter("data", SimpleNamespace(delimiter=";"))
+
+
+def test_edited_task_in_a_run_config_is_a_damaged_run_folder(tmp_path: Path):
+    from rnn_recipes.errors import RecipeError
+
+    (tmp_path / "config.toml").write_text(C.load_config("sentiment").to_toml())
+    assert C.load_run_config(tmp_path).config.task == "sentiment"
+    text = (tmp_path / "config.toml").read_text()
+    for task in ("speech", "translation"):
+        (tmp_path / "config.toml").write_text(text.replace('"sentiment"', f'"{task}"', 1))
+        with pytest.raises(
+            RecipeError, match=f"run folder {tmp_path} is damaged: its config.toml does not fit"
+        ):
+            C.load_run_config(tmp_path)

@@ -48,3 +48,51 @@ def test_load_keras_registers_the_task_layers_in_a_fresh_process(tmp_path: Path)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SegRNN" in proc.stdout.strip().splitlines()[-1]
+
+
+# --- issue 10: a damaged run folder is one clear line ------------------------------------------
+
+
+def _stub_run(root: Path) -> Path:
+    """A run folder shaped like a finished one, with a SavedModel whose bytes are not one."""
+    run = root / "run"
+    (run / "saved_model" / "variables").mkdir(parents=True)
+    (run / "config.toml").write_text('task = "sentiment"\n')
+    (run / "saved_model" / "saved_model.pb").write_bytes(b"\x0a\xff\xff\xff")  # cut short
+    (run / "saved_model" / "variables" / "variables.index").write_bytes(b"")
+    return run
+
+
+def test_truncated_saved_model_is_a_damaged_run_folder(tmp_path: Path):
+    from rnn_recipes.errors import RecipeError
+    from rnn_recipes.export import load_serving
+
+    run = _stub_run(tmp_path)
+    with pytest.raises(RecipeError, match=f"run folder {run} is damaged: saved_model cannot be"):
+        load_serving(run)
+
+
+def test_missing_variables_is_a_damaged_run_folder(tmp_path: Path):
+    import shutil
+
+    from rnn_recipes.errors import RecipeError
+    from rnn_recipes.export import load_serving
+
+    run = _stub_run(tmp_path)
+    shutil.rmtree(run / "saved_model" / "variables")
+    with pytest.raises(
+        RecipeError, match="is damaged: saved_model/variables is missing; restore it"
+    ):
+        load_serving(run)
+
+
+def test_truncated_model_keras_is_a_damaged_run_folder(tmp_path: Path):
+    from rnn_recipes.errors import RecipeError
+
+    run = _stub_run(tmp_path)
+    inputs = keras.Input(shape=(3,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(run / "model.keras")
+    data = (run / "model.keras").read_bytes()
+    (run / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RecipeError, match="is damaged: model.keras is truncated"):
+        load_keras(run)

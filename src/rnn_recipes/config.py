@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import math
 import sys
 import types
 import typing
@@ -24,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from .errors import ConfigError
+from .errors import ConfigError, RecipeError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,11 +74,80 @@ def require_fraction(section: str, values: Any, keys: Iterable[str], upper: floa
             raise ConfigError(f"{section}.{key} must be in [0, {upper:g}), got {value}")
 
 
+# Largest sizes a model key may take. Past these a model cannot fit in memory on any machine the
+# recipes target (a recurrent layer holds about 4 * units**2 weights per direction, so 4096 units is
+# already 256 MB with Adam's two slots), and asking for them used to fail deep inside TensorFlow,
+# or thrash the machine, instead of with one line. Tasks pass these to require_at_most.
+MAX_SIZES = {
+    "units": 4096,  # recurrent state size
+    "embedding_dim": 4096,  # token vector size
+    "layers": 16,  # stacked recurrent layers
+    "max_tokens": 2**21,  # vocabulary entries
+    "nb_buckets": 2**24,  # hashed word-pair buckets (2**20 by default)
+    "max_length": 2**16,  # tokens kept per text
+}
+SEED_MAX = 2**32 - 1  # NumPy's seed range; TensorFlow and Python accept it too
+
+
+def require_at_most(
+    section: str, values: Any, keys: Iterable[str], maximum: float | None = None
+) -> None:
+    """Each ``section.key`` must be at most ``maximum`` (default: its :data:`MAX_SIZES` entry).
+
+    Args:
+        section: the section name for the message (``"model"``).
+        values: the section's dataclass.
+        keys: the keys to check.
+        maximum: the bound; ``None`` takes each key's bound from :data:`MAX_SIZES`.
+
+    Raises:
+        ConfigError: naming the key, its value and the bound.
+    """
+    for key in keys:
+        bound = MAX_SIZES[key] if maximum is None else maximum
+        value = getattr(values, key)
+        if value > bound:
+            raise ConfigError(
+                f"{section}.{key} is {value}, more than the {bound:g} a model can hold in "
+                f"memory; set {section}.{key} to at most {bound:g}"
+            )
+
+
+def check_delimiter(value: str, key: str = "data.delimiter") -> None:
+    """``value`` must be one character that can separate CSV fields.
+
+    Raises:
+        ConfigError: for an empty or longer value, a line break or a quote character, naming
+            ``key`` (the csv module only says "unexpected TypeError" for these).
+    """
+    if len(value) != 1 or value in '\r\n"':
+        raise ConfigError(
+            f'{key} must be one character such as "," or ";" (not a quote or a line '
+            f"break), got {value!r}"
+        )
+
+
+def require_delimiter(section: str, values: Any, key: str = "delimiter") -> None:
+    """``section.key`` must be one character that can separate CSV fields (see
+    :func:`check_delimiter`)."""
+    check_delimiter(getattr(values, key), f"{section}.{key}")
+
+
 def validate_train(t: TrainConfig) -> None:
     """Checks on the shared [train] section, called by every task's ``validate``."""
     require_at_least("train", t, ("epochs", "batch_size"))
-    if t.learning_rate <= 0:
-        raise ConfigError(f"train.learning_rate must be positive, got {t.learning_rate}")
+    if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+        # NaN passes "<= 0" and trained a model of NaNs that was exported as a success.
+        raise ConfigError(
+            f"train.learning_rate must be a finite number above 0, got {t.learning_rate}; "
+            "e.g. --set train.learning_rate=1e-3"
+        )
+    if not (math.isfinite(t.clipnorm) and t.clipnorm >= 0):
+        raise ConfigError(
+            f"train.clipnorm must be a finite number, 0 (no clipping) or above, got {t.clipnorm}"
+        )
+    if not 0 <= t.seed <= SEED_MAX:
+        raise ConfigError(f"train.seed must be in [0, {SEED_MAX}], got {t.seed}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,14 +173,38 @@ def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
         raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
 
 
+# TOML basic strings must escape the quote, the backslash and every control character
+# (U+0000-U+001F and U+007F); a raw one makes the whole file invalid.
+_TOML_SHORT = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in _TOML_SHORT:
+            out.append(_TOML_SHORT[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value)
+        return repr(value)  # nan and inf are spelled the same in TOML
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
+        return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
@@ -201,6 +295,20 @@ def section_fields(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _check_text(dotted: str, value: Any) -> None:
+    """Refuse strings that cannot be written to config.toml as text.
+
+    Bytes that are not valid UTF-8 in a command-line argument reach Python as lone surrogates;
+    no TOML file can hold them, so the run folder's config.toml could not be written.
+    """
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and any(0xD800 <= ord(ch) <= 0xDFFF for ch in item):
+            raise ConfigError(
+                f"config key '{dotted}' holds bytes that are not UTF-8 text ({item!r}); "
+                "write the value in UTF-8"
+            )
+
+
 def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     """Instantiate config dataclass ``cls`` from a nested dict, validating keys and types."""
     fields = section_fields(cls)
@@ -226,6 +334,7 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
                 f"config key '{dotted}' got {value!r} ({type(value).__name__}); "
                 f"expected {_type_name(tp)}"
             ) from None
+        _check_text(dotted, kwargs[key])
     return cls(**kwargs)
 
 
@@ -469,9 +578,34 @@ def changed_keys(before: Any, after: Any) -> list[str]:
 
 
 def load_run_config(run_dir: Path, name: str | None = None) -> Resolved:
-    """Read the resolved config a run folder was trained with."""
+    """Read the resolved config a run folder was trained with.
+
+    Raises:
+        RecipeError: the run's ``config.toml`` is not valid TOML, names no known task, or does not
+            fit its task's settings (it was edited or damaged): one line naming the folder.
+    """
     from . import tasks
 
-    data = read_toml(run_dir / "config.toml", "run config")
-    task = tasks.get(data.get("task", ""))
-    return Resolved(name=name or run_dir.name, task=task, config=build(task.Config, data))
+    run_dir = Path(run_dir)
+    path = run_dir / "config.toml"
+    try:
+        data = read_toml(path, "run config")
+        task = tasks.get(data.get("task", ""))
+        config = build(task.Config, data)
+    except ConfigError as exc:
+        if not path.is_file():
+            raise
+        # The first clause names the key or task; the list of valid keys would only be noise here.
+        reason = str(exc).split("; ")[0]
+        raise RecipeError(
+            damaged(run_dir, f"its config.toml does not fit its task ({reason})")
+        ) from None
+    return Resolved(name=name or run_dir.name, task=task, config=config)
+
+
+def damaged(run_dir: Path, what: str) -> str:
+    """The message for a run folder whose files were changed or lost after training."""
+    return (
+        f"run folder {run_dir} is damaged: {what}; restore it from a copy or rerun the recipe "
+        f"(its settings are in {Path(run_dir) / 'config.toml'})"
+    )

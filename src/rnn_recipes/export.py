@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,8 +111,11 @@ def load_keras(run_dir: Path):
     The task's custom layers are registered first (speech and forecast have some), so nothing
     needs ``safe_mode=False``: a ``.keras`` file from elsewhere cannot run code of its own
     through deserialized lambdas.
+
+    Raises:
+        RecipeError: no ``model.keras``, or one that is truncated or not a Keras archive.
     """
-    from .config import load_run_config
+    from .config import damaged, load_run_config
 
     path = Path(run_dir) / KERAS_FILE
     if not path.is_file():
@@ -119,16 +123,46 @@ def load_keras(run_dir: Path):
     task = load_run_config(Path(run_dir)).task
     if hasattr(task, "register_layers"):
         task.register_layers()
+    if not zipfile.is_zipfile(path):  # a .keras file is a zip archive; a cut one is not
+        raise RecipeError(damaged(run_dir, f"{KERAS_FILE} is truncated or not a Keras archive"))
     return keras.saving.load_model(str(path), safe_mode=True)
 
 
-def load_serving(run_dir: Path):
-    """Load a run's SavedModel and return its ``serving_default`` signature."""
+def check_saved_model(run_dir: Path) -> None:
+    """Refuse a run folder whose SavedModel is missing or visibly damaged, before loading it.
+
+    Raises:
+        RecipeError: one line naming the folder and what is missing.
+    """
+    from .config import damaged
+
     path = Path(run_dir) / SAVED_MODEL
     if not (path / "saved_model.pb").is_file():
         raise RecipeError(
             f"{run_dir} has no exported model ({SAVED_MODEL}/saved_model.pb); give the folder of "
             "a finished run (rnn-recipes run ... prints it)"
         )
-    loaded = tf.saved_model.load(str(path))
-    return loaded.signatures[SIGNATURE]
+    variables = path / "variables"
+    if not (variables / "variables.index").is_file():
+        what = "is missing" if not variables.exists() else "has no variables.index"
+        raise RecipeError(damaged(run_dir, f"{SAVED_MODEL}/variables {what}"))
+
+
+def load_serving(run_dir: Path):
+    """Load a run's SavedModel and return its ``serving_default`` signature.
+
+    Raises:
+        RecipeError: the SavedModel is missing, truncated or incomplete (one line, no traceback).
+    """
+    from .config import damaged
+
+    check_saved_model(run_dir)
+    path = Path(run_dir) / SAVED_MODEL
+    try:
+        loaded = tf.saved_model.load(str(path))
+        return loaded.signatures[SIGNATURE]
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as exc:
+        # A cut saved_model.pb is "Wire format was corrupt" (OSError); missing shards are
+        # NotFoundError (an OpError) or FileNotFoundError. The details are TensorFlow's own.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise RecipeError(damaged(run_dir, f"{SAVED_MODEL} cannot be loaded ({first})")) from None

@@ -11,6 +11,7 @@ import pytest
 from rnn_recipes.data import audio
 from rnn_recipes.data.splits import group_split
 from rnn_recipes.errors import RecipeError
+from tests.makers import make_wavs
 
 
 def _tone(freq: float, rate: int, seconds: float = 0.2) -> np.ndarray:
@@ -138,3 +139,75 @@ def test_group_split_keeps_groups_whole_for_many_seeds():
 def test_group_split_leaves_train_a_group():
     parts = group_split(["a", "a", "b"], [0.4, 0.4], 0)
     assert len(parts[0]) > 0
+
+
+def test_link_to_a_folder_is_refused_not_skipped(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", takes=1, layout="folders")
+    (folder / "low" / "again").symlink_to("..")
+    with pytest.raises(RecipeError, match=r"low/again is a symbolic link to a folder"):
+        audio.list_folder(folder)
+
+
+# --- issue 10: WAVE_FORMAT_EXTENSIBLE and long clips --------------------------------------------
+
+
+def _write_extensible(
+    path: Path, data: bytes, rate: int, width: int, channels: int = 1, sub_format: int = 1
+) -> Path:
+    """A WAV file with a WAVE_FORMAT_EXTENSIBLE header (40-byte fmt chunk) and a LIST chunk."""
+    import struct
+
+    guid = struct.pack("<H", sub_format) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x008\x9bq"
+    block = width * channels
+    fmt = struct.pack(
+        "<HHIIHHHHI", 0xFFFE, channels, rate, rate * block, block, 8 * width, 22, 8 * width, 4
+    )
+    fmt += guid
+    extra = b"LIST" + struct.pack("<I", 5) + b"INFOx\x00"  # odd size: padded to even
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra
+    body += b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_wave_format_extensible_integer_pcm_is_read(tmp_path: Path, width: int):
+    x = _tone(300, 8000)
+    if width == 2:
+        raw = np.round(x * 32767).astype("<i2").tobytes()
+    else:
+        v = np.round(x * (2**23 - 1)).astype(np.int32)
+        raw = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], axis=1).astype(np.uint8)
+        raw = raw.tobytes()
+    plain = _write_pcm(tmp_path / "plain.wav", np.frombuffer(raw, np.uint8), 8000, width)
+    ext = _write_extensible(tmp_path / "ext.wav", raw, 8000, width)
+    with pytest.raises(wave.Error):  # the stdlib reader refuses it; this is what we add
+        wave.open(str(ext)).close()
+    np.testing.assert_array_equal(audio.read_wav(ext, 8000), audio.read_wav(plain, 8000))
+    stereo = np.repeat(np.frombuffer(raw, np.uint8).reshape(-1, width), 2, axis=0).tobytes()
+    both = _write_extensible(tmp_path / "st.wav", stereo, 8000, width, channels=2)
+    np.testing.assert_allclose(audio.read_wav(both, 8000), audio.read_wav(plain, 8000), atol=1e-6)
+
+
+def test_wave_format_extensible_float_is_refused_with_the_conversion_hint(tmp_path: Path):
+    raw = _tone(300, 8000).astype("<f4").tobytes()
+    path = _write_extensible(tmp_path / "f.wav", raw, 8000, 4, sub_format=3)
+    with pytest.raises(RecipeError, match="f.wav .*only integer PCM is read; convert it"):
+        audio.read_wav(path, 8000)
+
+
+def test_max_seconds_refuses_a_long_file_before_reading_it(tmp_path: Path):
+    path = tmp_path / "long.wav"
+    audio.write_wav(path, _tone(300, 8000, seconds=10.0), 8000)
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + 2 * 8000 * 2])  # header says 10 s; only 2 s are there
+    with pytest.raises(RecipeError, match=r"long.wav is 10.0 s long, more than data.max_seconds"):
+        audio.read_wav(path, 8000, max_seconds=5.0)
+    # Cropping reads the first second only: the missing 8 s are never asked for.
+    notes = audio.Notes()
+    y = audio.read_wav(path, 8000, notes=notes, max_seconds=1.0, crop=True)
+    assert len(y) <= 8000 and len(y) > 7900
+    assert notes.lines(8000) == ["  note: cropped 1 file(s) to data.max_seconds"]
+    np.testing.assert_allclose(y, _tone(300, 8000, 1.0)[: len(y)], atol=1e-4)
+    audio.write_wav(tmp_path / "s.wav", _tone(300, 8000), 8000)
+    assert len(audio.read_wav(tmp_path / "s.wav", 8000, max_seconds=1.0)) > 1500  # 0.2 s kept

@@ -195,3 +195,54 @@ def test_bundled_demo_csv_is_the_generator_output(tmp_path: Path):
     assert bundled.stat().st_size < 1_000_000
     s = series.read_series(bundled, "date")
     assert s.columns == ["load", "temperature"] and s.rows == 2880 and s.step == 3600
+
+
+# --- issue 10: values that were dropped or overflowed without a word ----------------------------
+
+
+def _load(path: Path, targets=None):
+    table = series.read_series(path, "date")
+    inputs, _ = series.select_columns(table, targets, None)
+    values = np.stack([table.values[c] for c in inputs], axis=1)
+    return inputs, series.fill_missing(values, inputs, "none", table.source)
+
+
+def test_a_bad_cell_in_a_numeric_column_is_an_error_not_a_dropped_target(tmp_path: Path):
+    stamps = hourly(4)
+    rows = [f"{s},{i},{i * 2}" for i, s in enumerate(stamps)]
+    rows[2] = f"{stamps[2]},2,4O"  # a letter O typed for a zero
+    path = write(tmp_path / "s.csv", "date,a,b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(RecipeError, match="column 'b' of .* holds numbers but row 3 .* has '4O'"):
+        _load(path)
+    # A column of text is still left out when the targets are not named.
+    path = write(tmp_path / "t.csv", "date,a,kind\n" + "".join(f"{s},1,x\n" for s in stamps))
+    assert _load(path)[0] == ["a"]
+
+
+@pytest.mark.parametrize("cell", ["1e300", "-2e16", "inf", "-Infinity", "1e400"])
+def test_huge_or_infinite_values_are_refused_before_training(tmp_path: Path, cell):
+    stamps = hourly(4)
+    rows = [f"{s},{i}" for i, s in enumerate(stamps)]
+    rows[1] = f"{stamps[1]},{cell}"
+    path = write(tmp_path / "s.csv", "date,a\n" + "\n".join(rows) + "\n")
+    with pytest.raises(RecipeError, match=r"column 'a' of .* at row 2 \(line 3\); values must be"):
+        _load(path)
+    rows[1] = f"{stamps[1]},-1e15"  # the bound itself is kept
+    path = write(tmp_path / "s.csv", "date,a\n" + "\n".join(rows) + "\n")
+    assert _load(path)[1][1, 0] == -1e15
+
+
+def test_semicolon_file_hint_names_data_delimiter(tmp_path: Path):
+    path = write(tmp_path / "s.csv", "date;a\n2024-01-01;1\n")
+    with pytest.raises(RecipeError, match=r"set data.delimiter=\";\""):
+        series.read_series(path, "date")
+    assert series.read_series(path, "date", delimiter=";").columns == ["a"]
+
+
+@pytest.mark.parametrize("delimiter", ["", ";;", "\n"])
+def test_unusable_delimiter_is_a_config_error(tmp_path: Path, delimiter):
+    from rnn_recipes.errors import ConfigError
+
+    path = write(tmp_path / "s.csv", "date,a\n2024-01-01,1\n")
+    with pytest.raises(ConfigError, match="data.delimiter must be one character"):
+        series.read_series(path, "date", delimiter=delimiter)

@@ -88,3 +88,74 @@ def test_class_folders_limited_to_named_classes(tmp_path: Path):
     assert sorted(table.labels) == ["neg", "pos"]
     with pytest.raises(RecipeError, match="no sub-folder 'neutral'"):
         read_texts(tmp_path, classes=["neg", "neutral"])
+
+
+# --- issue 10: bad input that lost or falsified data -------------------------------------------
+
+
+def test_symlink_loop_in_a_class_folder_is_refused(tmp_path: Path):
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "1.txt").write_text(f"a {label} text")
+    (tmp_path / "pos" / "loop").symlink_to("..")
+    with pytest.raises(RecipeError, match=r"pos/loop is a symbolic link to a folder \(\.\.\)"):
+        read_texts(tmp_path)
+
+
+def test_linked_files_in_a_class_folder_are_read(tmp_path: Path):
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "1.txt").write_text(f"a {label} text")
+    (tmp_path / "elsewhere.txt").write_text("linked in")
+    (tmp_path / "pos" / "2.txt").symlink_to(tmp_path / "elsewhere.txt")
+    table = read_texts(tmp_path)
+    assert list(zip(table.labels, table.texts)) == [
+        ("neg", "a neg text"),
+        ("pos", "a pos text"),
+        ("pos", "linked in"),
+    ]
+
+
+def test_decimal_and_padded_labels_are_one_class(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_text("text,label\na,1\nb,1.0\nc, 1\nd,0.00\ne,-2.0\nf,1.5\n")
+    table = read_texts(path)
+    assert table.labels == ["1", "1", "1", "0", "-2", "1.5"]
+    assert table.notes == [
+        "  note: labels written as decimals read as integers: "
+        "'1.0' as '1', '0.00' as '0', '-2.0' as '-2'"
+    ]
+    (tmp_path / "a.jsonl").write_text('{"text": "x", "label": 4.0}\n{"text": "y", "label": 4}\n')
+    assert read_texts(tmp_path / "a.jsonl").labels == ["4", "4"]
+
+
+def test_stray_quote_swallowing_rows_is_refused(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_text(
+        'text,label\nfine,pos\n"oops,neg\nnext,pos\nthird,neg\nit was "ok" really,pos\nlast,neg\n'
+    )
+    with pytest.raises(RecipeError, match="a.csv line 3: a quoted field runs over 3 line"):
+        read_texts(path)
+
+
+def test_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_bytes("text,label\nbonjour,pos\n".encode("utf-8-sig"))
+    assert read_texts(path).texts == ["bonjour"]
+    assert read_texts(path, encoding="UTF8").texts == ["bonjour"]
+
+
+def test_a_field_over_the_csv_modules_limit_is_read(tmp_path: Path):
+    import csv
+
+    long = "word " * 250_000  # about 1.2 MB, past csv's 128 KiB default
+    path = write_csv(tmp_path / "a.csv", [(long, "pos"), ("short", "neg")])
+    limit = csv.field_size_limit()
+    assert read_texts(path).texts == [long, "short"]
+    assert csv.field_size_limit() == limit  # restored for other readers
+
+
+def test_all_empty_text_column_is_refused_at_read_time(tmp_path: Path):
+    path = write_csv(tmp_path / "a.csv", [("", "pos"), ("  ", "neg")], header=("text", "label"))
+    with pytest.raises(RecipeError, match="column 'text' of .* is empty in every row"):
+        read_texts(path)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecipeError
+from .files import walk_files
 
 KINDS = {".wav": "wav", ".npy": "npy"}
 SPLITS = ("train", "validation", "test")
@@ -88,14 +89,12 @@ def _kind_of(files: list[Path], where: str) -> str:
 
 
 def _visible(folder: Path) -> list[Path]:
-    """Files under ``folder`` (recursively), skipping hidden files and folders."""
-    out = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
-            continue
-        out.append(p)
-    return out
+    """Files under ``folder`` (recursively), skipping hidden files and folders.
+
+    Links to folders are refused (:func:`~rnn_recipes.data.files.walk_files`): one could loop or
+    put another class's clips under this class.
+    """
+    return walk_files(folder, skip_hidden=True)
 
 
 def list_folder(
@@ -242,6 +241,7 @@ class Notes:
 
     downmixed: int = 0
     resampled: Counter = None  # source rate -> files
+    cropped: int = 0  # files longer than max_seconds, cut to it
 
     def __post_init__(self):
         if self.resampled is None:
@@ -253,7 +253,80 @@ class Notes:
             out.append(f"  note: down-mixed {self.downmixed} multi-channel file(s) to mono")
         for rate, n in sorted(self.resampled.items()):
             out.append(f"  note: resampled {n} file(s) from {rate} Hz to {target} Hz")
+        if self.cropped:
+            out.append(f"  note: cropped {self.cropped} file(s) to data.max_seconds")
         return out
+
+
+# WAVE_FORMAT_EXTENSIBLE (the header most 24-bit and multi-channel exports write) names the
+# sample format in a sub-format GUID; its first two bytes are the plain format tag.
+_EXTENSIBLE, _PCM = 0xFFFE, 0x0001
+
+
+def _frames_to_read(
+    path: Path, frames: int, rate: int, max_seconds: float | None, crop: bool, notes: Notes | None
+) -> int:
+    """How many frames of a ``frames``-long file to read under the ``max_seconds`` rule."""
+    if not max_seconds or rate <= 0 or frames <= max_seconds * rate:
+        return frames
+    if not crop:
+        raise RecipeError(
+            f"WAV file {path} is {frames / rate:.1f} s long, more than data.max_seconds "
+            f"({max_seconds:g} s); cut it into clips, remove it, raise data.max_seconds, or set "
+            "data.crop = true to keep its first data.max_seconds"
+        )
+    if notes is not None:
+        notes.cropped += 1
+    return int(max_seconds * rate)
+
+
+def _read_extensible(
+    path: Path, max_seconds: float | None, crop: bool, notes: Notes | None
+) -> tuple[int, int, int, int, bytes]:
+    """(channels, sample width, rate, frames read, data bytes) of a WAVE_FORMAT_EXTENSIBLE file.
+
+    The stdlib ``wave`` module of Python 3.11 refuses this header although the samples are plain
+    integer PCM. Only the frames the ``max_seconds`` rule keeps are read. Problems are raised as
+    ``wave.Error`` so that :func:`read_wav` words them like the module's own.
+    """
+    with open(path, "rb") as f:
+        riff = f.read(12)
+        if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:] != b"WAVE":
+            raise wave.Error("file does not start with RIFF id")
+        fmt = None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                raise wave.Error("fmt chunk and/or data chunk missing")
+            chunk, size = head[:4], struct.unpack("<I", head[4:])[0]
+            if chunk == b"fmt ":
+                fmt = f.read(size)
+                if size % 2:
+                    f.read(1)
+                if len(fmt) < 16:
+                    raise EOFError
+                continue
+            if chunk == b"data":
+                break
+            f.seek(size + size % 2, 1)  # chunks are padded to an even size
+        if fmt is None:
+            raise wave.Error("data chunk before fmt chunk")
+        tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+        if tag == _EXTENSIBLE:
+            if len(fmt) < 40:
+                raise wave.Error("extensible fmt chunk is too short")
+            tag = struct.unpack("<H", fmt[24:26])[0]
+        if tag != _PCM:
+            raise wave.Error(f"unknown format: sub-format {tag}")
+        if channels < 1 or block < channels or block % channels:
+            raise wave.Error(f"bad block size {block} for {channels} channel(s)")
+        width = block // channels  # container bytes: 24 valid bits may sit in 32-bit slots
+        if width * 8 < bits:
+            raise wave.Error(f"{bits}-bit samples in {width}-byte slots")
+        frames = size // block
+        n = _frames_to_read(path, frames, rate, max_seconds, crop, notes)
+        raw = f.read(n * block)  # a short read is reported as truncated by read_wav
+    return channels, width, rate, n, raw
 
 
 def read_wav(
@@ -261,24 +334,43 @@ def read_wav(
     sample_rate: int,
     allow_resample: bool = True,
     notes: Notes | None = None,
+    max_seconds: float | None = None,
+    crop: bool = False,
 ) -> np.ndarray:
     """A PCM WAV file as mono float32 in [-1, 1] at ``sample_rate``.
 
     Multi-channel files are averaged to mono. A file at another rate is resampled when
     ``allow_resample`` is true and rejected otherwise. Trailing exact zeros are dropped: batches
     are zero-padded, so the exported model reads trailing zeros as padding, and training must
-    see clips the same way.
+    see clips the same way. 8/16/24/32-bit integer PCM is read, with a plain or a
+    WAVE_FORMAT_EXTENSIBLE header; floating-point WAV is refused with a conversion hint.
+
+    Args:
+        path: the WAV file.
+        sample_rate: the rate the model reads.
+        allow_resample: resample other rates instead of refusing them.
+        notes: counts of down-mixed, resampled and cropped files, for one log line each.
+        max_seconds: the longest clip read (``data.max_seconds``); ``None`` or 0 reads any
+            length. The length comes from the header, so a long file is refused (or cropped)
+            before its samples are read: one 10-minute file cannot fill the memory.
+        crop: read only the first ``max_seconds`` of a longer file instead of refusing it.
     """
     path = Path(path)
     try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate, frames = (
-                w.getnchannels(),
-                w.getsampwidth(),
-                w.getframerate(),
-                w.getnframes(),
-            )
-            raw = w.readframes(frames)
+        try:
+            with wave.open(str(path), "rb") as w:
+                channels, width, rate, frames = (
+                    w.getnchannels(),
+                    w.getsampwidth(),
+                    w.getframerate(),
+                    w.getnframes(),
+                )
+                frames = _frames_to_read(path, frames, rate, max_seconds, crop, notes)
+                raw = w.readframes(frames)
+        except wave.Error as exc:
+            if f"unknown format: {_EXTENSIBLE}" not in str(exc):
+                raise
+            channels, width, rate, frames, raw = _read_extensible(path, max_seconds, crop, notes)
     except FileNotFoundError:
         raise RecipeError(f"audio file not found: {path}") from None
     except PermissionError:

@@ -23,10 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import check_delimiter
 from ..errors import ConfigError, RecipeError
 
 # Spellings of "no value" found in exported spreadsheets and R/pandas dumps.
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
+# The largest magnitude a value may have. The model reads raw windows as float32 and the scaler,
+# losses and baselines square values: past about 1e19 a square overflows float32 (and 1e300
+# overflowed float64 at test evaluation, after a whole training). 1e15 leaves room for sums of
+# squares; larger series are rescaled by the user (divide by 1e6, say), which loses nothing that
+# float32 would have kept.
+MAX_ABS = 1e15
 FILLS = ("none", "ffill", "interpolate")
 
 # Formats tried after ISO 8601 (datetime.fromisoformat), in order.
@@ -70,6 +77,7 @@ class Series:
     columns: list[str]  # every column except the time column, in file order
     values: dict[str, np.ndarray] = field(default_factory=dict)  # numeric columns only, float64
     non_numeric: dict[str, tuple[int, str]] = field(default_factory=dict)  # column -> (row, text)
+    mixed: list[str] = field(default_factory=list)  # non-numeric columns with some numbers too
     step: float | str = 0.0  # seconds between rows (the most common gap), or MONTH
     gaps: int = 0  # steps whose gap differs from `step` (rows are still taken as consecutive)
 
@@ -100,6 +108,17 @@ def _parse_time(text: str) -> dt.datetime | None:
     return value
 
 
+def _delimiter_hint(header: list[str], delimiter: str) -> str | None:
+    """A hint naming data.delimiter when a one-column header is split by another character."""
+    if len(header) != 1:
+        return None
+    for sep in (";", "\t", "|", ","):
+        if sep != delimiter and sep in header[0]:
+            shown = "\\t" if sep == "\t" else sep
+            return f'the file seems to separate fields with {sep!r}: set data.delimiter="{shown}"'
+    return None
+
+
 def _row_label(row: int) -> str:
     """Rows are counted from 1 after the header, which is line row + 1 of the file."""
     return f"row {row} (line {row + 1})"
@@ -127,6 +146,7 @@ def read_series(
         (with the first offending row) instead of ``values``.
     """
     path = Path(path)
+    check_delimiter(delimiter, "data.delimiter")
     if not path.exists():
         raise RecipeError(f"{what} not found: {path}")
     if path.is_dir():
@@ -149,7 +169,7 @@ def read_series(
     if time_column not in header:
         raise RecipeError(
             f"{path} has no time column '{time_column}'; columns found: {', '.join(header)} "
-            "(set data.time_column)"
+            f"({_delimiter_hint(header, delimiter) or 'set data.time_column'})"
         )
     rows = [r for r in reader if any(cell.strip() for cell in r)]
     if not rows:
@@ -190,22 +210,24 @@ def read_series(
             continue
         col = np.empty(len(rows), dtype=np.float64)
         bad = None
+        numbers = 0
         for i, r in enumerate(rows):
             cell = r[j].strip()
             if cell.lower() in MISSING:
                 col[i] = np.nan
                 continue
             try:
-                col[i] = float(cell)
+                col[i] = float(cell)  # "inf" and "1e400" stay infinite: fill_missing refuses them
+                numbers += 1
             except ValueError:
-                bad = (i + 1, cell)
-                break
-            if not math.isfinite(col[i]):
-                col[i] = np.nan
+                if bad is None:
+                    bad = (i + 1, cell)
         if bad is None:
             series.values[name] = col
         else:
             series.non_numeric[name] = bad
+            if numbers:
+                series.mixed.append(name)
     series.step, series.gaps = infer_step(times)
     return series
 
@@ -312,6 +334,16 @@ def select_columns(
         check(targets, "data.target_columns")
         targets = list(targets)
     else:
+        if series.mixed:
+            # A column of numbers with one bad cell is not a text column to leave out: forecasting
+            # the other columns instead, without a word, was the defect.
+            name = series.mixed[0]
+            row, cell = series.non_numeric[name]
+            raise RecipeError(
+                f"column '{name}' of {where} holds numbers but {_row_label(row)} has '{cell}'; "
+                "fix that value (leave it empty for a missing value), or name the columns to "
+                "forecast in data.target_columns"
+            )
         targets = series.numeric_columns
         if not targets:
             raise RecipeError(
@@ -332,9 +364,28 @@ def select_columns(
     return [*targets, *extra], list(targets)
 
 
+def check_magnitudes(values: np.ndarray, columns: Sequence[str], source: str) -> None:
+    """Refuse infinite values and values beyond ``MAX_ABS`` (NaN is a missing value, not here).
+
+    Raises:
+        RecipeError: naming the column, the row and the value, before anything is trained.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(values) > MAX_ABS)
+    if not bad.any():
+        return
+    row, j = np.argwhere(bad)[0]
+    raise RecipeError(
+        f"column '{columns[j]}' of {source} has {values[row, j]:g} at {_row_label(int(row) + 1)}; "
+        f"values must be finite and within ±{MAX_ABS:g} (the model computes in float32): "
+        "fix the value, or rescale the column (e.g. divide it by 1e6)"
+    )
+
+
 def fill_missing(values: np.ndarray, columns: Sequence[str], fill: str, source: str) -> np.ndarray:
     """Apply the fill policy to a [rows, columns] array; 'none' makes any NaN an error."""
     values = np.array(values, dtype=np.float64, copy=True)
+    check_magnitudes(values, columns, source)
     nan = np.isnan(values)
     if not nan.any():
         return values
