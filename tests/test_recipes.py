@@ -128,6 +128,7 @@ def located(name: str, *parts: str, tmp_path: Path) -> str:
     return common.recipe_file(name, require_shared(*parts), tmp_path)
 
 
+@pytest.mark.slow  # 25-90 s on a busy 2-core machine
 @pytest.mark.realdata
 def test_rt_polarity_recipe_runs_on_the_benchmark_split(tmp_path: Path):
     source = require_shared("sentiment", "rt-polarity")
@@ -145,6 +146,7 @@ def test_rt_polarity_recipe_runs_on_the_benchmark_split(tmp_path: Path):
     assert metrics["counts"]["validation"] == {"negative": 480, "positive": 480}
 
 
+@pytest.mark.slow  # 25-90 s on a busy 2-core machine
 @pytest.mark.realdata
 def test_fsdd_recipe_runs_on_the_official_split(tmp_path: Path):
     file = located("fsdd", "speech", "fsdd", "recordings", tmp_path=tmp_path)
@@ -163,6 +165,7 @@ def test_fsdd_recipe_runs_on_the_official_split(tmp_path: Path):
     )
 
 
+@pytest.mark.slow  # 25-90 s on a busy 2-core machine
 @pytest.mark.realdata
 def test_etth1_recipe_runs_on_the_standard_split(tmp_path: Path):
     file = located("etth1-336-96", "timeseries", "ett", "ETTh1.csv", tmp_path=tmp_path)
