@@ -33,6 +33,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+RECIPES = REPO / "recipes"  # the real-data recipes the benchmarks run
 REQUIRED = ("date", "quality", "speed", "latency_ms", "quickstart_s", "peak_rss_mb")
 
 
@@ -57,6 +58,35 @@ def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) ->
         tail = log.read_text()[-2000:] if log else ""
         raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{tail}")
     return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def read_recipe(name: str) -> dict[str, Any]:
+    """The TOML data of ``recipes/NAME.toml``."""
+    from rnn_recipes.config import read_toml
+
+    return read_toml(RECIPES / f"{name}.toml", "recipe file")
+
+
+def recipe_file(name: str, data: Path, work: Path) -> str:
+    """The recipe to run for ``recipes/NAME.toml`` on the data at ``data``.
+
+    When ``data`` is where the recipe's ``data.path`` points (the usual case: ``--data-root`` is
+    the shared data folder beside the repository), that is the recipe itself, as the relative
+    path a user types from the repository root. Otherwise a copy whose ``data.path`` is
+    ``data`` is written to ``work``: a data path given with ``--data`` or ``--set`` would also
+    drop the recipe's split, column and file-name settings (they belong to the data source).
+    """
+    from rnn_recipes.config import to_toml
+
+    source = RECIPES / f"{name}.toml"
+    recipe = read_recipe(name)
+    if (source.parent / recipe["data"]["path"]).resolve() == Path(data).resolve():
+        return str(source.relative_to(REPO))
+    recipe["data"]["path"] = str(Path(data).resolve())
+    work.mkdir(parents=True, exist_ok=True)
+    copy = work / f"{name}.toml"
+    copy.write_text(f"# recipes/{name}.toml with data.path pointed at {data}\n" + to_toml(recipe))
+    return str(copy)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -3,18 +3,26 @@
 Protocol: test = the lines whose 0-based index % 10 == 0 in each of rt-polarity.pos/.neg
 (1,068 sentences); the recipe carves its validation split from the rest. Quality target 0.80
 (published: Kim CNN-rand 76.1, CNN-non-static 81.5).
+
+The runs use ``recipes/rt-polarity.toml``, which reads the split as two CSV files (the task reads
+no label-less line files). ``python -m bench.sentiment --prepare [--source DIR]`` writes them
+where the recipe looks (``recipes/prepared/rt-polarity/``); the benchmark does the same first.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from bench import common
 
 TARGET = 0.80
+RECIPE = "rt-polarity"
+SOURCE = common.REPO.parent / "shared" / "data" / "sentiment" / "rt-polarity"
 REF_ARCH = {  # the keras-io example's architecture, used on both sides of the speed comparison
     "model.cell": "lstm",
     "model.layers": 2,
@@ -42,6 +50,20 @@ def write_rt_polarity_split(source: Path, folder: Path) -> tuple[Path, Path]:
             csv.writer(f).writerows([("text", "label"), *rows])
         paths.append(folder / fname)
     return paths[0], paths[1]
+
+
+def prepared_files() -> tuple[Path, Path]:
+    """Where ``recipes/rt-polarity.toml`` reads its train and test files."""
+    data = common.read_recipe(RECIPE)["data"]
+    return (common.RECIPES / data["train"]).resolve(), (common.RECIPES / data["test"]).resolve()
+
+
+def prepare(source: Path) -> tuple[Path, Path]:
+    """Write the split from the two files in ``source`` where the recipe reads it."""
+    train, test = prepared_files()
+    if train.parent != test.parent:
+        raise ValueError(f"recipes/{RECIPE}.toml: train and test must share one folder")
+    return write_rt_polarity_split(source, train.parent)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[int]]:
@@ -96,16 +118,17 @@ def reference(train_csv: Path, test_csv: Path, epochs: int, seed: int) -> dict[s
 def run(args) -> dict[str, Any]:
     source = Path(args.data_root) / "sentiment" / "rt-polarity"
     work = Path(args.work) / "sentiment"
-    train_csv, test_csv = write_rt_polarity_split(source, work)
-    data = ["--set", f"data.train={train_csv}", "--set", f"data.test={test_csv}"]
-    commands, values, rss = [], [], []
+    work.mkdir(parents=True, exist_ok=True)
+    train_csv, test_csv = prepare(source)
+    recipe = f"recipes/{RECIPE}.toml"
+    commands = [f"python -m bench.sentiment --prepare --source {source}"]
+    values, rss = [], []
 
     for seed in args.seeds:
         out = work / f"quality-{seed}"
         cmd = common.cli(
             "run",
-            "sentiment",
-            *data,
+            recipe,
             "--seed",
             seed,
             "-o",
@@ -119,16 +142,14 @@ def run(args) -> dict[str, Any]:
         metrics = json.loads((out / "metrics.json").read_text())
         values.append(metrics["test"]["accuracy"])
         rss.append(measured["peak_rss_mb"])
-        commands.append(" ".join(map(str, cmd[2:])).replace("rnn_recipes.cli", "rnn-recipes"))
+        commands.append(common.command_line(cmd))
         print(f"sentiment seed {seed}: accuracy {values[-1]:.4f} in {measured['seconds']:.0f} s")
 
-    arch = [x for k, v in REF_ARCH.items() for x in ("--set", f"{k}={v}")]
     out = work / "speed"
     cmd = common.cli(
         "run",
-        "sentiment",
-        *data,
-        *arch,
+        recipe,
+        *common.set_args(REF_ARCH),
         "--epochs",
         args.speed_epochs,
         "--set",
@@ -144,7 +165,7 @@ def run(args) -> dict[str, Any]:
     measured = common.run_child(cmd, work / "speed.log")
     rss.append(measured["peak_rss_mb"])
     recipe_speed = json.loads((out / "metrics.json").read_text())["train"]["examples_per_second"]
-    commands.append(" ".join(map(str, cmd[2:])).replace("rnn_recipes.cli", "rnn-recipes"))
+    commands.append(common.command_line(cmd))
     ref = reference(train_csv, test_csv, args.speed_epochs, args.seeds[0])
     print(
         f"sentiment speed: recipe {recipe_speed:.0f} ex/s, reference {ref['examples_per_s']:.0f} ex/s"
@@ -203,3 +224,34 @@ def parts_note(runs: list[Path]) -> str:
         + " / ".join(f"{w:g}" for w in weights)
         + " chosen on validation"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.sentiment --prepare [--source DIR]``: write the recipe's split files."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.sentiment",
+        description="Write the rt-polarity train/test CSV files recipes/rt-polarity.toml reads.",
+    )
+    parser.add_argument("--prepare", action="store_true", required=True)
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=SOURCE,
+        help="folder holding rt-polarity.pos and rt-polarity.neg (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    missing = [n for n in ("rt-polarity.pos", "rt-polarity.neg") if not (args.source / n).is_file()]
+    if missing:
+        print(
+            f"Error: {args.source} has no {' or '.join(missing)}; pass --source with the folder "
+            "holding both files",
+            file=sys.stderr,
+        )
+        return 1
+    train, test = prepare(args.source)
+    print(f"wrote {train} and {test}; now run: rnn-recipes run recipes/{RECIPE}.toml")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

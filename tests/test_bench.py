@@ -217,3 +217,50 @@ def test_sentiment_parts_note_reads_each_seeds_run(tmp_path: Path):
     )
     (runs[0] / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.7}}))
     assert parts_note(runs) == "naive Bayes expert off (model.naive_bayes = false)"
+
+
+def test_recipe_file_is_the_recipe_when_the_data_is_where_it_points(tmp_path: Path):
+    ett = common.RECIPES / common.read_recipe("etth1-336-96")["data"]["path"]
+    assert common.recipe_file("etth1-336-96", ett, tmp_path) == "recipes/etth1-336-96.toml"
+    assert not list(tmp_path.iterdir())
+
+
+def test_recipe_file_retargets_a_copy_keeping_the_dataset_settings(tmp_path: Path):
+    """Moved data: the copy differs only in data.path (--data would drop test_regex etc.)."""
+    from rnn_recipes.config import as_dict, load_config
+
+    moved = tmp_path / "elsewhere" / "recordings"
+    copy = common.recipe_file("fsdd", moved, tmp_path / "work")
+    assert copy == str(tmp_path / "work" / "fsdd.toml")
+    original = as_dict(load_config(str(common.RECIPES / "fsdd.toml")).config)
+    retargeted = as_dict(load_config(copy).config)
+    assert retargeted["data"].pop("path") == str(moved)
+    original["data"].pop("path")
+    assert retargeted == original
+    assert retargeted["data"]["test_regex"] == r"_[0-4]\.wav$"
+
+
+def test_prepare_writes_where_the_rt_polarity_recipe_reads(tmp_path: Path, monkeypatch):
+    from bench import sentiment
+
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "rt-polarity.toml").write_bytes((common.RECIPES / "rt-polarity.toml").read_bytes())
+    monkeypatch.setattr(common, "RECIPES", recipes)
+    src = tmp_path / "rt"
+    src.mkdir()
+    for name in ("rt-polarity.pos", "rt-polarity.neg"):
+        (src / name).write_bytes(b"one\ntwo\n")
+    assert sentiment.main(["--prepare", "--source", str(src)]) == 0
+    assert sorted(p.name for p in (recipes / "prepared" / "rt-polarity").iterdir()) == [
+        "test.csv",
+        "train.csv",
+    ]
+
+
+def test_prepare_without_the_source_files_is_one_error_line(tmp_path: Path, capsys):
+    from bench import sentiment
+
+    assert sentiment.main(["--prepare", "--source", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: ") and "--source" in err[0]
