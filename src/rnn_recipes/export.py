@@ -116,9 +116,7 @@ def load_keras(run_dir: Path):
     path = Path(run_dir) / KERAS_FILE
     if not path.is_file():
         raise RecipeError(f"{run_dir} has no {KERAS_FILE}; give the folder of a finished run")
-    task = load_run_config(Path(run_dir)).task
-    if hasattr(task, "register_layers"):
-        task.register_layers()
+    load_run_config(Path(run_dir)).task.register_layers()
     return keras.saving.load_model(str(path), safe_mode=True)
 
 

@@ -399,7 +399,8 @@ def _run_in(
     data = task.make_datasets(cfg, log)
 
     with distributed.scope(strategy):  # variables (and the optimizer's) live on every replica
-        model = task.build_model(cfg, data)
+        model = task.build_model(cfg, data.spec)  # explicit sizes only: rebuildable
+        task.initialize(model, cfg, data)  # data-dependent starting values
         task.compile_model(model, cfg)
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)  # what training fits
     fixed = model.count_params() - trainable  # e.g. sentiment's naive Bayes table
@@ -473,10 +474,10 @@ def _run_in(
     if not role.chief:
         return {}
     if strategy is not None:  # evaluate and export a copy with plain variables
-        model = distributed.unreplicated(lambda: task.build_model(cfg, data), model)
+        model = distributed.unreplicated(lambda: task.build_model(cfg, data.spec), model)
 
-    # Optional: settle what training does not learn (sentiment weighs its naive Bayes expert).
-    after = task.after_training(cfg, data, model, log) if hasattr(task, "after_training") else None
+    # Settle what training does not learn (sentiment weighs its naive Bayes expert).
+    after = task.after_training(cfg, data, model, log)
 
     log("Evaluating on the test split")
     test = task.evaluate(cfg, data, model)
@@ -510,17 +511,15 @@ def _run_in(
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }
-    run_info = getattr(task, "run_info", None)  # optional: extra top-level sections
-    if run_info is not None:
-        metrics.update(run_info(cfg, data))
+    metrics.update(task.run_info(cfg, data))  # extra top-level sections, if the task has any
     metrics.update(after or {})
 
     log("Exporting model.keras and saved_model/")
     full = task.end_to_end_model(cfg, data, model)
     export.write_keras(full, work / export.KERAS_FILE)
     serve, signature = task.serving(cfg, data, full)
-    # Optional: tasks may export more signatures (speech adds one taking clip lengths).
-    extra = task.extra_serving(cfg, data, full) if hasattr(task, "extra_serving") else None
+    # Tasks may export more signatures (speech adds one taking clip lengths).
+    extra = task.extra_serving(cfg, data, full)
     export.write_saved_model(work / export.SAVED_MODEL, full, serve, signature, extra)
 
     plots = work / "plots"

@@ -18,7 +18,7 @@ import pytest
 
 from rnn_recipes.config import load_config
 from rnn_recipes.data import audio
-from rnn_recipes.tasks import speech
+from rnn_recipes.tasks.speech import pipeline as speech
 from tests.conftest import (
     invoke,
     require_shared,
@@ -50,7 +50,7 @@ def test_regex_folder_ratio_split_is_stratified(tmp_path: Path):
     assert data.class_names == ["high", "low"]
     assert data.counts["test"] == {"high": 2, "low": 2}  # 10% of 20 per class
     assert data.counts["train"] == {"high": 16, "low": 16}
-    assert data.kind == "wav" and data.feature_count == 8
+    assert data.kind == "wav" and data.spec.feature_count == 8
     assert set(data.splits["train"].speakers) == set(SPEAKERS)
 
 
@@ -185,7 +185,7 @@ def test_pipeline_pads_per_batch(tmp_path: Path):
 def test_spec_augment_masks_stripes_in_training_only():
     import keras
 
-    from rnn_recipes.tasks.speech_layers import SpecAugment
+    from rnn_recipes.tasks.speech.layers import SpecAugment
 
     x = np.ones((4, 50, 16), np.float32)
     layer = SpecAugment(time_masks=2, time_width=10, freq_masks=2, freq_width=4, seed=1)
@@ -199,7 +199,7 @@ def test_spec_augment_masks_stripes_in_training_only():
 def test_utterance_norm_centres_each_clip_over_its_own_frames():
     import tensorflow as tf
 
-    from rnn_recipes.tasks.speech_layers import UtteranceNorm
+    from rnn_recipes.tasks.speech.layers import UtteranceNorm
 
     x = np.zeros((2, 4, 3), np.float32)
     x[0, :2] = [[1, 2, 3], [3, 4, 5]]  # two real frames, two padding frames

@@ -1,11 +1,11 @@
 """Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, and SpecAugment.
 
 This module imports Keras and TensorFlow when it is imported (the layer classes must exist to be
-registered), so :mod:`rnn_recipes.tasks.speech` imports it only when it builds or loads a model.
+registered), so the task imports it only when it builds or loads a model.
 To reload a speech run's ``model.keras`` yourself::
 
     import keras
-    import rnn_recipes.tasks.speech_layers  # registers rnn_recipes>AudioFeatures, >SpecAugment
+    import rnn_recipes.tasks.speech.layers  # registers rnn_recipes>AudioFeatures, >SpecAugment
 
     model = keras.saving.load_model("runs/speech-.../model.keras")  # safe_mode stays on
 """
