@@ -280,11 +280,15 @@ def test_evaluate_matches_the_run_on_the_same_windows(tiny_run, tmp_path):
     assert got["windows"] == test["windows"]
     assert got["mse"] == pytest.approx(test["mse"], rel=1e-3)
     assert got["original_mae"] == pytest.approx(test["original_mae"], rel=1e-3)
-    assert got["baselines"]["repeat_last"]["mse"] == pytest.approx(
-        test["baselines"]["repeat_last"]["mse"], rel=1e-3
-    )
+    # Every baseline of metrics.json, the linear one included, with the same figures, so the
+    # "beats" verdicts agree (issue 11, bug 5: evaluate used to leave the linear model out).
+    assert set(got["baselines"]) == set(test["baselines"])
+    for name, block in test["baselines"].items():
+        if "mse" in block:
+            assert got["baselines"][name]["mse"] == pytest.approx(block["mse"], rel=1e-3), name
+    assert got["beats"] == test["beats"]
     text = invoke("evaluate", out, "--data", span).stdout
-    assert "MSE" in text and "repeat-last" in text and "original units" in text
+    assert "MSE" in text and "repeat-last" in text and "linear" in text
 
 
 # --- the quick start and real data -------------------------------------------------------------

@@ -143,6 +143,17 @@ def baseline_forecasts(
     return out
 
 
+def linear_baseline(data: Prepared) -> tuple[list[np.ndarray], list[float]]:
+    """The linear baseline of this run, fitted once on its train/validation windows.
+
+    The test evaluation reports it and the export carries it (``serving_default`` returns its
+    forecast too), so ``rnn-recipes evaluate`` compares against the very same model.
+    """
+    if data.linear is None:
+        data.linear = fit_linear(data.windows("train"), data.windows("validation"))
+    return data.linear
+
+
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     """Test metrics of the model and of the baselines, on identical windows."""
     k, m = len(data.targets), config.model
@@ -151,7 +162,7 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     data.test_forecast = forecast
     mean, std = data.scaler.mean[:k], data.scaler.std[:k]
 
-    weights, ridges = fit_linear(data.windows("train"), data.windows("validation"))
+    weights, ridges = linear_baseline(data)
     forecasts = baseline_forecasts(x, m.horizon, k, data.season)
     forecasts["linear"] = apply_linear(x, weights)
     baselines: dict[str, Any] = {}

@@ -46,6 +46,7 @@ class Prepared(base.Prepared):
     gaps: int
     season: int | None
     test_forecast: np.ndarray | None = None  # scaled model forecasts on the test windows
+    linear: tuple | None = None  # the linear baseline (weights, ridges), once fitted
 
     def windows(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Scaled NumPy windows of one split, in start order (the order of the tf.data one)."""

@@ -10,7 +10,7 @@ import numpy as np
 from ..._lazy import tf
 from ...data import series as series_data
 from ...errors import RecipeError
-from .baselines import baseline_forecasts, error_block
+from .baselines import baseline_forecasts, error_block, linear_baseline
 from .config import Config
 from .data import Prepared
 from .plots import plot_forecast
@@ -21,17 +21,25 @@ def serving(config: Config, data: Prepared, full_model):
 
     Also returns the targets' training mean and spread (``target_mean``, ``target_std``,
     [batch, targets]) so a consumer can compute errors on the scaled data, as the report does,
-    and the column names (``input_columns``, ``target_columns``) the window and forecast follow.
+    the column names (``input_columns``, ``target_columns``) the window and forecast follow, and
+    the run's linear baseline forecast (``linear_baseline``, original units), so that
+    ``rnn-recipes evaluate`` compares against the same baselines as metrics.json.
     """
     k = len(data.targets)
     mean = tf.constant(data.scaler.mean[:k], dtype=tf.float32)
     std = tf.constant(data.scaler.std[:k], dtype=tf.float32)
     input_names, target_names = tf.constant(data.inputs), tf.constant(data.targets)
+    weights, _ = linear_baseline(data)  # per target: [lookback + 1, horizon], bias last
+    kernel = tf.constant(np.stack([w[:-1] for w in weights]), dtype=tf.float32)  # [k, L, H]
+    bias = tf.constant(np.stack([w[-1] for w in weights], axis=1), dtype=tf.float32)  # [H, k]
 
     def serve(window):
         batch = tf.shape(window)[0]
+        scaled = (window[:, :, :k] - mean) / std
+        linear = tf.einsum("blk,klh->bhk", scaled, kernel) + bias
         return {
             "forecast": full_model(window, training=False),
+            "linear_baseline": linear * std + mean,
             "target_mean": tf.tile(mean[None], [batch, 1]),
             "target_std": tf.tile(std[None], [batch, 1]),
             "input_columns": tf.tile(input_names[None], [batch, 1]),
@@ -42,16 +50,21 @@ def serving(config: Config, data: Prepared, full_model):
     return serve, [spec]
 
 
-def run_serving(
-    serve, windows: np.ndarray, batch: int = 512
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the exported signature in batches -> (forecasts, target mean, target std)."""
+def serve_windows(serve, windows: np.ndarray, batch: int = 512) -> dict[str, np.ndarray]:
+    """Run the exported signature over windows in batches -> its outputs, concatenated."""
     outs = []
     for start in range(0, len(windows), batch):
         chunk = tf.constant(windows[start : start + batch], dtype=tf.float32)
         outs.append(serve(window=chunk))
-    forecast = np.concatenate([o["forecast"].numpy() for o in outs])
-    return forecast, outs[0]["target_mean"].numpy()[0], outs[0]["target_std"].numpy()[0]
+    return {key: np.concatenate([o[key].numpy() for o in outs]) for key in outs[0]}
+
+
+def run_serving(
+    serve, windows: np.ndarray, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the exported signature in batches -> (forecasts, target mean, target std)."""
+    out = serve_windows(serve, windows, batch)
+    return out["forecast"], out["target_mean"][0], out["target_std"][0]
 
 
 def model_columns(serve) -> tuple[list[str], list[str]]:
@@ -177,14 +190,22 @@ def evaluate_exported(serve, config: Config, path: str) -> dict[str, Any]:
     k = len(targets)
     starts = np.arange(table.rows - need + 1)
     x, y = series_data.window_arrays(values, starts, m.lookback, m.horizon, k)
-    forecast, mean, std = run_serving(serve, x)
+    served = serve_windows(serve, x)
+    forecast, mean, std = served["forecast"], served["target_mean"][0], served["target_std"][0]
     scale = lambda a: (a - mean) / std  # noqa: E731
     season = config.data.season or series_data.infer_season(table.step)
     block = error_block(scale(forecast), scale(y), mean, std, targets)
     block["windows"] = len(x)
     block["source"] = str(path)
+    forecasts = baseline_forecasts(scale(x[:, :, :k]), m.horizon, k, season)
+    # The run's own linear baseline travels in the export (runs exported before it did lack it).
+    forecasts["linear"] = (
+        scale(served["linear_baseline"])
+        if "linear_baseline" in served
+        else "this run's export has no linear baseline (exported by an older rnn-recipes)"
+    )
     baselines = {}
-    for name, pred in baseline_forecasts(scale(x[:, :, :k]), m.horizon, k, season).items():
+    for name, pred in forecasts.items():
         baselines[name] = (
             {"skipped": pred}
             if isinstance(pred, str)
