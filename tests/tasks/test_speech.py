@@ -210,6 +210,29 @@ def test_utterance_norm_centres_each_clip_over_its_own_frames():
     np.testing.assert_allclose(y[1], 0.0)
 
 
+def test_all_zero_frames_inside_a_clip_are_read_not_skipped():
+    """Only the padding after a clip's last non-zero frame is masked (issue 11, bug 6).
+
+    Masking by value used to skip every all-zero frame, also inside a clip: a .npy clip with a
+    zero frame gave the same output as the clip without it (and on GPU a mask with holes is not
+    right-padded, which cuDNN refuses).
+    """
+    from rnn_recipes.tasks.speech.model import build_model
+    from rnn_recipes.tasks.speech.pipeline import Spec
+
+    cfg = _config('model.pooling="mean"')
+    rng = np.random.default_rng(0)
+    spec = Spec(["a", "b"], "npy", 3, np.zeros(3), np.ones(3))
+    model = build_model(cfg, spec)
+    clip_ = rng.normal(size=(1, 6, 3)).astype(np.float32)
+    clip_[0, 2] = 0.0  # a genuine all-zero frame in the middle of the clip
+    without = np.delete(clip_, 2, axis=1)
+    padded = np.concatenate([clip_, np.zeros((1, 4, 3), np.float32)], axis=1)
+    out = np.asarray(model(clip_))
+    assert not np.allclose(out, np.asarray(model(without)), atol=1e-6)  # the zero frame counts
+    np.testing.assert_allclose(np.asarray(model(padded)), out, atol=1e-6)  # padding does not
+
+
 # --- a whole run on audio: export, serving, predict, evaluate --------------------------------
 
 

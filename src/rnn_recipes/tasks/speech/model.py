@@ -14,14 +14,15 @@ from .pipeline import Prepared, Spec, feature_layer
 
 
 def build_model(config: Config, spec: Spec):
-    """Frames -> Masking -> (UtteranceNorm) -> Normalization -> (SpecAugment) -> N x (Bi)GRU/LSTM
+    """Frames -> PaddingMask -> (UtteranceNorm) -> Normalization -> (SpecAugment) -> N x (Bi)GRU/LSTM
     -> pooling -> softmax."""
-    from .layers import SpecAugment, UtteranceNorm
+    from .layers import PaddingMask, SpecAugment, UtteranceNorm
 
     f, m = config.features, config.model
     inputs = keras.Input(shape=(None, spec.feature_count), name="frames")
-    # Padded frames are exactly zero (the feature layer zeroes frames past a clip's end).
-    x = keras.layers.Masking(mask_value=0.0, name="padding_mask")(inputs)
+    # Padded frames are exactly zero (the feature layer zeroes frames past a clip's end); only
+    # those after a clip's last non-zero frame are masked, never a zero frame inside a clip.
+    x = PaddingMask(name="padding_mask")(inputs)
     if f.utterance_norm:
         x = UtteranceNorm(name="utterance_norm")(x)
     x = keras.layers.Normalization(
