@@ -18,6 +18,7 @@ import pytest
 
 from rnn_recipes.config import load_config
 from rnn_recipes.data import audio
+from rnn_recipes.errors import RecipeError
 from rnn_recipes.tasks.speech import pipeline as speech
 from tests.conftest import (
     invoke,
@@ -126,7 +127,6 @@ def test_manifest_split_column_and_relative_paths(tmp_path: Path):
 
 
 def test_manifest_paths_outside_its_folder_need_allow_outside(tmp_path: Path):
-    from rnn_recipes.errors import RecipeError
 
     make_wavs(tmp_path / "clips", takes=3)
     (tmp_path / "lists").mkdir()
@@ -208,6 +208,45 @@ def test_utterance_norm_centres_each_clip_over_its_own_frames():
     y = np.asarray(UtteranceNorm()(x, mask=mask))
     np.testing.assert_allclose(y[0, :2], [[-1, -1, -1], [1, 1, 1]])
     np.testing.assert_allclose(y[1], 0.0)
+
+
+def _fake_tfds(monkeypatch, clips: dict[str, list[tuple[np.ndarray, int]]], names: list[str]):
+    """Stand in for ``tfds.load``/``tfds.as_numpy``: no download, just these clips per split."""
+    from types import SimpleNamespace
+
+    from rnn_recipes.data import tfds as tfds_data
+
+    info = SimpleNamespace(
+        supervised_keys=("audio", "label"),
+        features={
+            "audio": SimpleNamespace(sample_rate=RATE),
+            "label": SimpleNamespace(names=names),
+        },
+    )
+    monkeypatch.setattr(tfds_data, "load", lambda name, split, data_dir: (clips, info))
+    monkeypatch.setattr(tfds_data, "as_numpy", iter)
+
+
+def test_tfds_clips_of_excluded_classes_are_not_checked(monkeypatch):
+    """A too-short clip of a class left out by data.classes does not stop the run (bug 7)."""
+    from rnn_recipes.tasks.speech import data as speech_data
+
+    names = ["low", "mid", "high"]
+    short = np.full(10, 0.1, np.float32)  # shorter than one 25 ms frame at 8 kHz
+    clips = {
+        split: [(clip(names[i % 3], i + seed).astype(np.float32), i % 3) for i in range(9)]
+        + [(short, 1)]
+        for split, seed in (("train", 0), ("test", 100))
+    }
+    _fake_tfds(monkeypatch, clips, names)
+    cfg = _config('data.tfds="fake"', 'data.classes=["low", "high"]')
+    loaded = speech_data.load_tfds(cfg, QUIET)
+    assert sorted(set(loaded.labels)) == ["high", "low"]
+    assert len(loaded.labels) == 12  # 3 low + 3 high per split, the mid clips never read
+
+    clips["train"].append((short, 0))  # a kept class: still an error naming the clip
+    with pytest.raises(RecipeError, match="fake/train/10 is shorter than one frame"):
+        speech_data.load_tfds(cfg, QUIET)
 
 
 def test_all_zero_frames_inside_a_clip_are_read_not_skipped():

@@ -128,6 +128,10 @@ def load_tfds(config: Config, log) -> Loaded:
     need = frame_samples(config)[0]
     for ours, theirs in wanted.items():
         for i, (wave, label) in enumerate(tfds_data.as_numpy(loaded[theirs])):
+            # Classes left out by data.classes first: their clips are neither read nor checked.
+            label = tfds_data.label_name(names, label)
+            if d.classes is not None and label not in d.classes:
+                continue
             x = np.asarray(wave).reshape(-1) if np.ndim(wave) == 1 else np.asarray(wave).mean(-1)
             x = (x / 32768.0 if np.issubdtype(x.dtype, np.integer) else x).astype(np.float32)
             x = audio.resample(x, rate, d.sample_rate)
@@ -139,9 +143,6 @@ def load_tfds(config: Config, log) -> Loaded:
                     f"{name} is shorter than one frame ({len(x)} < {need} samples); lower "
                     "features.frame_length"
                 )
-            label = tfds_data.label_name(names, label)
-            if d.classes is not None and label not in d.classes:
-                continue
             out.arrays.append(x)
             out.labels.append(label)
             out.speakers.append(None)
