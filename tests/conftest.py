@@ -13,10 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rnn_recipes import tasks
 from rnn_recipes.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RNN_RECIPES_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def builtin_tasks() -> list[str]:
+    """The tasks shipped in the package, read from the registry (a test may register more)."""
+    return [n for n in tasks.names() if type(tasks.get(n)).__module__.startswith("rnn_recipes.")]
+
 
 # A model small enough that one epoch takes a second or two.
 TINY = [

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnn_recipes.cli import cli
+from rnn_recipes.runner import partial_dir
 from tests.conftest import TINY, invoke, make_reviews, write_csv
 
 COMMANDS = ["list", "show", "run", "predict", "evaluate"]
@@ -74,10 +75,15 @@ def test_run_writes_a_complete_run_folder(tiny_run: Path):
     ]:
         assert (tiny_run / name).is_file(), name
     assert any((tiny_run / "logs").rglob("*tfevents*"))
-    assert not list(tiny_run.parent.glob(".run.partial-*"))
+    # The run was built in .run.partial and renamed into place: nothing else is left behind.
+    assert not partial_dir(tiny_run).exists()
+    assert sorted(p.name for p in tiny_run.parent.iterdir()) == ["reviews.csv", "run"]
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     test = metrics["test"]
-    assert 0.0 <= test["accuracy"] <= 1.0 and 0.0 <= test["macro_f1"] <= 1.0
+    matrix = test["confusion_matrix"]["matrix"]
+    assert test["accuracy"] == pytest.approx(sum(matrix[i][i] for i in range(2)) / 16)
+    f1 = [test["per_class"][c]["f1"] for c in ("negative", "positive")]
+    assert test["macro_f1"] == pytest.approx(sum(f1) / 2)
     assert set(test["per_class"]) == {"negative", "positive"}
     assert {"precision", "recall", "f1", "support"} <= set(test["per_class"]["positive"])
     assert sum(map(sum, test["confusion_matrix"]["matrix"])) == test["examples"] == 16
@@ -140,13 +146,21 @@ def test_keras_file_reloads_and_agrees_with_saved_model(tiny_run: Path):
 
 
 def test_predict_plain_json_stdin_and_file(tiny_run: Path, tmp_path: Path):
-    result = invoke("predict", tiny_run, "great wonderful loved", "awful terrible boring")
+    texts = ["great wonderful loved", "awful terrible boring"]
+    result = invoke("predict", tiny_run, *texts)
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2
-    label, prob, text = lines[0].split("\t")
-    assert label in ("positive", "negative") and 0.5 <= float(prob) <= 1.0
-    assert text == "great wonderful loved"
+    # Each line is the best class and its probability, as the SavedModel computes them.
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(tiny_run / "saved_model")).signatures["serving_default"]
+    probs = serve(text=tf.constant(texts))["probabilities"].numpy()
+    for line, text, p in zip(lines, texts, probs):
+        label, prob, shown = line.split("\t")
+        assert shown == text
+        assert label == ["negative", "positive"][int(p.argmax())]
+        assert prob == f"{p.max():.3f}"
 
     result = invoke("predict", tiny_run, "-", "--json", input="first text\n\nsecond text\n")
     records = [json.loads(line) for line in result.stdout.strip().splitlines()]
