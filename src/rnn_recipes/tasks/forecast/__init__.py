@@ -39,8 +39,19 @@ To adapt it: ``rnn-recipes show forecast > my.toml``, set ``data.path``, ``data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from ..base import Task, register
 from . import config as _config
+from .config import Config
+
+if TYPE_CHECKING:  # annotations only: the registry must not import TensorFlow
+    import keras
+
+    from ..base import Log
+    from .data import Prepared, Spec
 
 
 @register("forecast")
@@ -51,78 +62,80 @@ class ForecastTask(Task):
     path_keys = _config.PATH_KEYS
     source_groups = _config.SOURCE_GROUPS
 
-    def validate(self, config):
+    def validate(self, config: Config) -> None:
         _config.validate(config)
 
-    def make_datasets(self, config, log=print):
+    def make_datasets(self, config: Config, log: Log = print) -> Prepared:
         from . import data
 
         return data.make_datasets(config, log)
 
-    def build_model(self, config, spec):
+    def build_model(self, config: Config, spec: Spec) -> keras.Model:
         from . import model
 
         return model.build_model(config, spec)
 
-    def initialize(self, model, config, data):
+    def initialize(self, model: keras.Model, config: Config, data: Prepared) -> None:
         from . import model as _model
 
         _model.initialize(model, config, data)
 
-    def compile_model(self, model, config):
+    def compile_model(self, model: keras.Model, config: Config) -> None:
         from . import model as _model
 
         _model.compile_model(model, config)
 
-    def evaluate(self, config, data, model):
+    def evaluate(self, config: Config, data: Prepared, model: keras.Model) -> dict[str, Any]:
         from . import baselines
 
         return baselines.evaluate(config, data, model)
 
-    def summary(self, test):
+    def summary(self, test: dict[str, Any]) -> str:
         from . import baselines
 
         return baselines.summary(test)
 
-    def run_info(self, config, data):
+    def run_info(self, config: Config, data: Prepared) -> dict[str, Any]:
         from . import data as _data
 
         return _data.run_info(config, data)
 
-    def plots(self, config, data, metrics, folder):
+    def plots(self, config: Config, data: Prepared, metrics: dict[str, Any], folder: Path) -> None:
         from . import plots
 
         plots.plots(config, data, metrics, folder)
 
-    def end_to_end_model(self, config, data, model):
+    def end_to_end_model(self, config: Config, data: Prepared, model: keras.Model) -> keras.Model:
         from . import model as _model
 
         return _model.end_to_end_model(config, data, model)
 
-    def serving(self, config, data, full_model):
+    def serving(self, config: Config, data: Prepared, full_model: keras.Model) -> tuple:
         from . import serving
 
         return serving.serving(config, data, full_model)
 
-    def register_layers(self):
+    def register_layers(self) -> None:
         from . import layers  # noqa: F401  (registration happens on import)
 
-    def predict(self, serve, config, inputs, output=None):
+    def predict(
+        self, serve: Callable, config: Config, inputs: list[str], output: str | None = None
+    ) -> list[dict[str, Any]]:
         from . import serving
 
         return serving.predict(serve, config, inputs, output)
 
-    def format_prediction(self, record):
+    def format_prediction(self, record: dict[str, Any]) -> str:
         from . import serving
 
         return serving.format_prediction(record)
 
-    def evaluate_exported(self, serve, config, path):
+    def evaluate_exported(self, serve: Callable, config: Config, path: str) -> dict[str, Any]:
         from . import serving
 
         return serving.evaluate_exported(serve, config, path)
 
-    def format_metrics(self, metrics):
+    def format_metrics(self, metrics: dict[str, Any]) -> list[str]:
         from . import serving
 
         return serving.format_metrics(metrics)

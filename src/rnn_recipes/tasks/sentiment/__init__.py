@@ -20,9 +20,19 @@ set ``data.text_column``/``data.label_column``; see docs/sentiment.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from ..base import register
 from ..classification import ClassificationTask
 from . import config as _config
+from .config import Config
+
+if TYPE_CHECKING:  # annotations only: the registry must not import TensorFlow
+    import keras
+
+    from ..base import Log
+    from .data import Prepared, Spec
 
 
 @register("sentiment")
@@ -33,53 +43,57 @@ class SentimentTask(ClassificationTask):
     path_keys = _config.PATH_KEYS
     source_groups = _config.SOURCE_GROUPS
 
-    def validate(self, config):
+    def validate(self, config: Config) -> None:
         _config.validate(config)
 
-    def make_datasets(self, config, log=print):
+    def make_datasets(self, config: Config, log: Log = print) -> Prepared:
         from . import data
 
         return data.make_datasets(config, log)
 
-    def build_model(self, config, spec):
+    def build_model(self, config: Config, spec: Spec) -> keras.Model:
         from . import model
 
         return model.build_model(config, spec)
 
-    def initialize(self, model, config, data):
+    def initialize(self, model: keras.Model, config: Config, data: Prepared) -> None:
         from . import model as _model
 
         _model.initialize(model, config, data)
 
-    def after_training(self, config, data, model, log=print):
+    def after_training(
+        self, config: Config, data: Prepared, model: keras.Model, log: Log = print
+    ) -> dict[str, Any] | None:
         from . import model as _model
 
         return _model.after_training(config, data, model, log)
 
-    def evaluate(self, config, data, model):
+    def evaluate(self, config: Config, data: Prepared, model: keras.Model) -> dict[str, Any]:
         from . import model as _model
 
         return _model.evaluate(config, data, model)
 
-    def end_to_end_model(self, config, data, model):
+    def end_to_end_model(self, config: Config, data: Prepared, model: keras.Model) -> keras.Model:
         from . import model as _model
 
         return _model.end_to_end_model(config, data, model)
 
-    def serving(self, config, data, full_model):
+    def serving(self, config: Config, data: Prepared, full_model: keras.Model) -> tuple:
         from . import serving
 
         return serving.serving(config, data, full_model)
 
-    def register_layers(self):
+    def register_layers(self) -> None:
         from . import layers  # noqa: F401  (registration happens on import)
 
-    def predict(self, serve, config, inputs, output=None):
+    def predict(
+        self, serve: Callable, config: Config, inputs: list[str], output: str | None = None
+    ) -> list[dict[str, Any]]:
         from . import serving
 
         return serving.predict(serve, config, inputs, output)
 
-    def evaluate_exported(self, serve, config, path):
+    def evaluate_exported(self, serve: Callable, config: Config, path: str) -> dict[str, Any]:
         from . import serving
 
         return serving.evaluate_exported(serve, config, path)
