@@ -13,10 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rnn_recipes import tasks
 from rnn_recipes.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RNN_RECIPES_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def builtin_tasks() -> list[str]:
+    """The tasks shipped in the package, read from the registry (a test may register more)."""
+    return [n for n in tasks.names() if type(tasks.get(n)).__module__.startswith("rnn_recipes.")]
+
 
 # A model small enough that one epoch takes a second or two.
 TINY = [
@@ -118,3 +125,52 @@ def run_quick_start(task: str, folder: Path) -> tuple[subprocess.CompletedProces
     assert proc.returncode == 0, proc.stderr[-3000:]
     print(f"{task} quick start took {seconds:.0f} s")
     return proc, seconds
+
+
+# The fresh-process SavedModel check, written once: a new Python process that imports TensorFlow
+# alone (no rnn_recipes, so nothing of ours is needed to serve) runs one signature on inputs
+# passed through a .npz file and writes its outputs back the same way.
+_FRESH_SERVE = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+folder, inputs, outputs, name = sys.argv[1:5]
+signature = tf.saved_model.load(folder).signatures[name]
+with np.load(inputs) as given:
+    result = signature(**{k: tf.constant(given[k]) for k in given.files})
+ours = any(m.split(".")[0] == "rnn_recipes" for m in sys.modules)
+np.savez(outputs, __rnn_recipes_imported__=np.array(ours), **{k: v.numpy() for k, v in result.items()})
+"""
+
+
+def serve_in_fresh_process(
+    saved_model: Path, inputs: dict, workdir: Path, signature: str = "serving_default"
+) -> dict:
+    """Run ``signature`` of the SavedModel at ``saved_model`` in a new process on ``inputs``.
+
+    Args:
+        saved_model: the ``saved_model/`` folder of a run.
+        inputs: argument name -> array (strings as a NumPy string array).
+        workdir: where the input and output .npz files go.
+        signature: the signature to call.
+
+    Returns:
+        output name -> NumPy array; strings come back as bytes. Fails the test if the process
+        fails or if it imported rnn_recipes.
+    """
+    import numpy as np
+
+    given, got = workdir / "fresh-inputs.npz", workdir / "fresh-outputs.npz"
+    np.savez(given, **{k: np.asarray(v) for k, v in inputs.items()})
+    proc = subprocess.run(
+        [sys.executable, "-c", _FRESH_SERVE, str(saved_model), str(given), str(got), signature],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(got, allow_pickle=True) as out:
+        result = {k: out[k] for k in out.files}
+    assert not result.pop("__rnn_recipes_imported__"), "serving needed rnn_recipes"
+    return result

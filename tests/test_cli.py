@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnn_recipes.cli import cli
-from tests.conftest import TINY, invoke, make_reviews, write_csv
+from rnn_recipes.runner import partial_dir
+from tests.conftest import TINY, invoke, make_reviews, serve_in_fresh_process, write_csv
 
 COMMANDS = ["list", "show", "run", "predict", "evaluate"]
 
@@ -74,10 +75,15 @@ def test_run_writes_a_complete_run_folder(tiny_run: Path):
     ]:
         assert (tiny_run / name).is_file(), name
     assert any((tiny_run / "logs").rglob("*tfevents*"))
-    assert not list(tiny_run.parent.glob(".run.partial-*"))
+    # The run was built in .run.partial and renamed into place: nothing else is left behind.
+    assert not partial_dir(tiny_run).exists()
+    assert sorted(p.name for p in tiny_run.parent.iterdir()) == ["reviews.csv", "run"]
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     test = metrics["test"]
-    assert 0.0 <= test["accuracy"] <= 1.0 and 0.0 <= test["macro_f1"] <= 1.0
+    matrix = test["confusion_matrix"]["matrix"]
+    assert test["accuracy"] == pytest.approx(sum(matrix[i][i] for i in range(2)) / 16)
+    f1 = [test["per_class"][c]["f1"] for c in ("negative", "positive")]
+    assert test["macro_f1"] == pytest.approx(sum(f1) / 2)
     assert set(test["per_class"]) == {"negative", "positive"}
     assert {"precision", "recall", "f1", "support"} <= set(test["per_class"]["positive"])
     assert sum(map(sum, test["confusion_matrix"]["matrix"])) == test["examples"] == 16
@@ -91,32 +97,19 @@ def test_run_writes_a_complete_run_folder(tiny_run: Path):
     assert "units = 4" in config and "epochs = 2" in config
 
 
-def test_saved_model_serves_raw_text_in_a_fresh_process(tiny_run: Path):
-    """tf.saved_model.load with no rnn_recipes (nor keras) import; CPU-portable ops only."""
-    code = f"""
-import json, sys
-import tensorflow as tf
-m = tf.saved_model.load({str(tiny_run / "saved_model")!r})
-sig = m.signatures['serving_default']
-out = sig(text=tf.constant(['great wonderful film', 'awful boring food', '']))
-print(json.dumps({{
-    'probabilities': out['probabilities'].numpy().tolist(),
-    'label': [x.decode() for x in out['label'].numpy()],
-    'classes': [x.decode() for x in out['classes'].numpy()[0]],
-    'score': out['score'].numpy().tolist(),
-    'rnn_recipes': any(k.startswith('rnn_recipes') for k in sys.modules),
-}}))
-"""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["rnn_recipes"] is False
-    assert out["classes"] == ["negative", "positive"]
-    assert len(out["probabilities"]) == 3
+def test_saved_model_serves_raw_text_in_a_fresh_process(tiny_run: Path, tmp_path: Path):
+    """tf.saved_model.load with no rnn_recipes import; CPU-portable ops only."""
+    import numpy as np
+
+    texts = np.array(["great wonderful film", "awful boring food", ""])
+    out = serve_in_fresh_process(tiny_run / "saved_model", {"text": texts}, tmp_path)
+    classes = [x.decode() for x in out["classes"][0]]
+    assert classes == ["negative", "positive"]
+    assert out["probabilities"].shape == (3, 2)
     for probs, label, score in zip(out["probabilities"], out["label"], out["score"]):
-        assert abs(sum(probs) - 1.0) < 1e-4
-        assert label == out["classes"][probs.index(max(probs))]
-        assert abs(score - max(probs)) < 1e-6
+        assert abs(probs.sum() - 1.0) < 1e-4
+        assert label.decode() == classes[int(probs.argmax())]
+        assert abs(score - probs.max()) < 1e-6
 
     from rnn_recipes.export import saved_model_ops
 
@@ -140,13 +133,21 @@ def test_keras_file_reloads_and_agrees_with_saved_model(tiny_run: Path):
 
 
 def test_predict_plain_json_stdin_and_file(tiny_run: Path, tmp_path: Path):
-    result = invoke("predict", tiny_run, "great wonderful loved", "awful terrible boring")
+    texts = ["great wonderful loved", "awful terrible boring"]
+    result = invoke("predict", tiny_run, *texts)
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2
-    label, prob, text = lines[0].split("\t")
-    assert label in ("positive", "negative") and 0.5 <= float(prob) <= 1.0
-    assert text == "great wonderful loved"
+    # Each line is the best class and its probability, as the SavedModel computes them.
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(tiny_run / "saved_model")).signatures["serving_default"]
+    probs = serve(text=tf.constant(texts))["probabilities"].numpy()
+    for line, text, p in zip(lines, texts, probs):
+        label, prob, shown = line.split("\t")
+        assert shown == text
+        assert label == ["negative", "positive"][int(p.argmax())]
+        assert prob == f"{p.max():.3f}"
 
     result = invoke("predict", tiny_run, "-", "--json", input="first text\n\nsecond text\n")
     records = [json.loads(line) for line in result.stdout.strip().splitlines()]

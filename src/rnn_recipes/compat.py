@@ -67,3 +67,24 @@ def compiled_metrics(model):
     states over replicas and workers). Keras 3.15.
     """
     return getattr(model, "_compile_metrics", None)
+
+
+@contextlib.contextmanager
+def cudnn_off(model) -> Iterator[None]:
+    """Turn off cuDNN on every LSTM/GRU inside ``model`` for a while (restored afterwards).
+
+    Relies on two details: ``Layer._flatten_layers`` (the recursive walk that also finds RNNs
+    held as attributes of custom layers, such as SegRNN's GRUs; there is no public equivalent),
+    and LSTM/GRU reading their ``use_cudnn`` attribute at call time, so a change after
+    construction decides the kernel of the graph traced next. Keras 3.7-3.15.
+    """
+    changed = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if hasattr(layer, "use_cudnn") and layer.use_cudnn is not False:
+            changed.append((layer, layer.use_cudnn))
+            layer.use_cudnn = False
+    try:
+        yield
+    finally:
+        for layer, value in changed:
+            layer.use_cudnn = value

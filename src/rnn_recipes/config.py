@@ -479,7 +479,7 @@ class Resolved:
     """A recipe resolved into a typed config, plus where it came from."""
 
     name: str  # recipe name ("sentiment", or the stem of a user's .toml file)
-    task: Any  # the task module (rnn_recipes.tasks.<task>)
+    task: Any  # the registered Task (rnn_recipes.tasks.base.Task)
     config: Any  # the task's Config dataclass, fully validated
 
     def to_toml(self) -> str:
@@ -511,10 +511,10 @@ def load_config(
             f"(one of: {', '.join(tasks.names())})"
         )
     task = tasks.get(task_name)
-    path_keys = task.PATH_KEYS
-    groups = task.SOURCE_GROUPS
+    path_keys = task.path_keys
+    groups = task.source_groups
 
-    merged = as_dict(task.Config())
+    merged = as_dict(task.config_class())
     merged["task"] = task_name
     recipe_layer = resolve_paths(dict(recipe), path_keys, base_dir or Path.cwd())
     merged = merge(merged, recipe_layer, groups)
@@ -538,7 +538,7 @@ def load_config(
         raise ConfigError("'task' cannot be changed with --set; run a recipe of that task")
     merged = merge(merged, resolve_paths(layer, path_keys, Path.cwd()), groups)
 
-    config = build(task.Config, merged)
+    config = build(task.config_class, merged)
     task.validate(config)
     return Resolved(name=name, task=task, config=config)
 
@@ -557,9 +557,9 @@ def with_layer(resolved: Resolved, layer: dict[str, Any]) -> Resolved:
     task = resolved.task
     if "task" in layer and layer["task"] != resolved.config.task:
         raise ConfigError("'task' cannot be changed with --set; run a recipe of that task")
-    layer = resolve_paths(layer, task.PATH_KEYS, Path.cwd())
-    merged = merge(as_dict(resolved.config), layer, task.SOURCE_GROUPS)
-    config = build(task.Config, merged)
+    layer = resolve_paths(layer, task.path_keys, Path.cwd())
+    merged = merge(as_dict(resolved.config), layer, task.source_groups)
+    config = build(task.config_class, merged)
     task.validate(config)
     return Resolved(name=resolved.name, task=task, config=config)
 
@@ -591,7 +591,7 @@ def load_run_config(run_dir: Path, name: str | None = None) -> Resolved:
     try:
         data = read_toml(path, "run config")
         task = tasks.get(data.get("task", ""))
-        config = build(task.Config, data)
+        config = build(task.config_class, data)
     except ConfigError as exc:
         if not path.is_file():
             raise

@@ -12,12 +12,12 @@ A SavedModel is a TensorFlow program, not just weights: load one (``predict``, `
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+from . import compat
 from ._lazy import keras, tf
 from .errors import RecipeError
 
@@ -26,19 +26,13 @@ KERAS_FILE = "model.keras"
 SIGNATURE = "serving_default"
 
 
-@contextlib.contextmanager
-def portable_rnn_kernels(model) -> Iterator[None]:
-    """Temporarily turn off cuDNN on every LSTM/GRU inside ``model`` (restored afterwards)."""
-    changed = []
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if hasattr(layer, "use_cudnn") and layer.use_cudnn is not False:
-            changed.append((layer, layer.use_cudnn))
-            layer.use_cudnn = False
-    try:
-        yield
-    finally:
-        for layer, value in changed:
-            layer.use_cudnn = value
+def portable_rnn_kernels(model):
+    """Temporarily turn off cuDNN on every LSTM/GRU inside ``model`` (restored afterwards).
+
+    The exported graph then holds the generic kernels, which run on any device; see
+    :func:`rnn_recipes.compat.cudnn_off`.
+    """
+    return compat.cudnn_off(model)
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -120,9 +114,7 @@ def load_keras(run_dir: Path):
     path = Path(run_dir) / KERAS_FILE
     if not path.is_file():
         raise RecipeError(f"{run_dir} has no {KERAS_FILE}; give the folder of a finished run")
-    task = load_run_config(Path(run_dir)).task
-    if hasattr(task, "register_layers"):
-        task.register_layers()
+    load_run_config(Path(run_dir)).task.register_layers()
     if not zipfile.is_zipfile(path):  # a .keras file is a zip archive; a cut one is not
         raise RecipeError(damaged(run_dir, f"{KERAS_FILE} is truncated or not a Keras archive"))
     return keras.saving.load_model(str(path), safe_mode=True)

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from rnn_recipes.config import load_config
-from rnn_recipes.tasks import forecast
+from rnn_recipes.tasks.forecast import baselines
+from rnn_recipes.tasks.forecast import data as forecast_data
+from rnn_recipes.tasks.forecast import model as forecast_model
 from tests.conftest import (
     invoke,
     require_shared,
@@ -36,7 +38,7 @@ def test_scaling_uses_training_rows_only(tmp_path: Path):
     values[210:] += 1000.0  # validation and test rows far away: any leak would move the mean
     path = write_series(tmp_path / "s.csv", stamps, values)
     cfg = _config(path, "data.split=[210, 40, 50]")
-    data = forecast.make_datasets(cfg, log=lambda *_: None)
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
     np.testing.assert_allclose(data.scaler.mean, values[:210].mean(axis=0), rtol=1e-4)
     np.testing.assert_allclose(data.scaler.std, values[:210].std(axis=0), rtol=1e-4)
     assert data.inputs == data.targets == ["a", "b", "cov"]  # default: every numeric column
@@ -53,7 +55,7 @@ def test_covariates_come_after_the_targets(tmp_path: Path):
     stamps, values = make_series(300)
     path = write_series(tmp_path / "s.csv", stamps, values)
     cfg = _config(path, 'data.target_columns=["b"]', 'data.input_columns=["cov", "b"]')
-    data = forecast.make_datasets(cfg, log=lambda *_: None)
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
     assert data.inputs == ["b", "cov"] and data.targets == ["b"]
     _, y = data.windows("train")
     assert y.shape[2] == 1
@@ -64,15 +66,15 @@ def test_covariates_come_after_the_targets(tmp_path: Path):
 
 def test_baselines_on_a_toy_series():
     x = np.array([[[1.0], [2.0], [3.0], [4.0], [5.0]]])  # one window, lookback 5
-    np.testing.assert_array_equal(forecast.repeat_last(x, 3, 1)[0, :, 0], [5, 5, 5])
+    np.testing.assert_array_equal(baselines.repeat_last(x, 3, 1)[0, :, 0], [5, 5, 5])
     # season 2: the last season is (4, 5), repeated: 4, 5, 4
-    np.testing.assert_array_equal(forecast.seasonal_naive(x, 3, 1, 2)[0, :, 0], [4, 5, 4])
-    skipped = forecast.baseline_forecasts(x, 3, 1, 7)["seasonal_naive"]
+    np.testing.assert_array_equal(baselines.seasonal_naive(x, 3, 1, 2)[0, :, 0], [4, 5, 4])
+    skipped = baselines.baseline_forecasts(x, 3, 1, 7)["seasonal_naive"]
     assert skipped == "season 7 is longer than the lookback 5"
 
     actual = np.array([[[6.0], [7.0], [8.0]]])
-    block = forecast.error_block(
-        forecast.repeat_last(x, 3, 1), actual, np.array([10.0]), np.array([2.0]), ["v"]
+    block = baselines.error_block(
+        baselines.repeat_last(x, 3, 1), actual, np.array([10.0]), np.array([2.0]), ["v"]
     )
     # errors -1, -2, -3: MSE 14/3, MAE 2; in original units (std 2) MSE 56/3, MAE 4
     assert block["mse"] == pytest.approx(14 / 3, rel=1e-5) and block["mae"] == 2
@@ -86,8 +88,8 @@ def test_linear_baseline_recovers_an_exact_linear_rule():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 6, 2))
     y = np.stack([x[:, -1, :] + x[:, -2, :], 2 * x[:, 0, :] - 1], axis=1)  # [200, 2 steps, 2]
-    weights, ridges = forecast.fit_linear((x, y), (x[:50], y[:50]))
-    np.testing.assert_allclose(forecast.apply_linear(x, weights), y, atol=1e-3)
+    weights, ridges = baselines.fit_linear((x, y), (x[:50], y[:50]))
+    np.testing.assert_allclose(baselines.apply_linear(x, weights), y, atol=1e-3)
     assert len(ridges) == 2
 
 
@@ -109,8 +111,9 @@ def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
         'data.target_columns=["a", "b"]',
         'data.input_columns=["a", "b", "cov"]',
     )
-    data = forecast.make_datasets(cfg, log=lambda *_: None)
-    model = forecast.build_model(cfg, data)
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
+    model = forecast_model.build_model(cfg, data.spec)
+    forecast_model.initialize(model, cfg, data)
     x, _ = data.windows("validation")
     got = np.asarray(model.predict(x, verbose=0))
     assert got.shape == (len(x), HORIZON, 2)
@@ -277,11 +280,15 @@ def test_evaluate_matches_the_run_on_the_same_windows(tiny_run, tmp_path):
     assert got["windows"] == test["windows"]
     assert got["mse"] == pytest.approx(test["mse"], rel=1e-3)
     assert got["original_mae"] == pytest.approx(test["original_mae"], rel=1e-3)
-    assert got["baselines"]["repeat_last"]["mse"] == pytest.approx(
-        test["baselines"]["repeat_last"]["mse"], rel=1e-3
-    )
+    # Every baseline of metrics.json, the linear one included, with the same figures, so the
+    # "beats" verdicts agree (issue 11, bug 5: evaluate used to leave the linear model out).
+    assert set(got["baselines"]) == set(test["baselines"])
+    for name, block in test["baselines"].items():
+        if "mse" in block:
+            assert got["baselines"][name]["mse"] == pytest.approx(block["mse"], rel=1e-3), name
+    assert got["beats"] == test["beats"]
     text = invoke("evaluate", out, "--data", span).stdout
-    assert "MSE" in text and "repeat-last" in text and "original units" in text
+    assert "MSE" in text and "repeat-last" in text and "linear" in text
 
 
 # --- the quick start and real data -------------------------------------------------------------

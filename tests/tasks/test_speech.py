@@ -18,7 +18,8 @@ import pytest
 
 from rnn_recipes.config import load_config
 from rnn_recipes.data import audio
-from rnn_recipes.tasks import speech
+from rnn_recipes.errors import RecipeError
+from rnn_recipes.tasks.speech import pipeline as speech
 from tests.conftest import (
     invoke,
     require_shared,
@@ -50,7 +51,7 @@ def test_regex_folder_ratio_split_is_stratified(tmp_path: Path):
     assert data.class_names == ["high", "low"]
     assert data.counts["test"] == {"high": 2, "low": 2}  # 10% of 20 per class
     assert data.counts["train"] == {"high": 16, "low": 16}
-    assert data.kind == "wav" and data.feature_count == 8
+    assert data.kind == "wav" and data.spec.feature_count == 8
     assert set(data.splits["train"].speakers) == set(SPEAKERS)
 
 
@@ -126,7 +127,6 @@ def test_manifest_split_column_and_relative_paths(tmp_path: Path):
 
 
 def test_manifest_paths_outside_its_folder_need_allow_outside(tmp_path: Path):
-    from rnn_recipes.errors import RecipeError
 
     make_wavs(tmp_path / "clips", takes=3)
     (tmp_path / "lists").mkdir()
@@ -185,7 +185,7 @@ def test_pipeline_pads_per_batch(tmp_path: Path):
 def test_spec_augment_masks_stripes_in_training_only():
     import keras
 
-    from rnn_recipes.tasks.speech_layers import SpecAugment
+    from rnn_recipes.tasks.speech.layers import SpecAugment
 
     x = np.ones((4, 50, 16), np.float32)
     layer = SpecAugment(time_masks=2, time_width=10, freq_masks=2, freq_width=4, seed=1)
@@ -199,7 +199,7 @@ def test_spec_augment_masks_stripes_in_training_only():
 def test_utterance_norm_centres_each_clip_over_its_own_frames():
     import tensorflow as tf
 
-    from rnn_recipes.tasks.speech_layers import UtteranceNorm
+    from rnn_recipes.tasks.speech.layers import UtteranceNorm
 
     x = np.zeros((2, 4, 3), np.float32)
     x[0, :2] = [[1, 2, 3], [3, 4, 5]]  # two real frames, two padding frames
@@ -208,6 +208,68 @@ def test_utterance_norm_centres_each_clip_over_its_own_frames():
     y = np.asarray(UtteranceNorm()(x, mask=mask))
     np.testing.assert_allclose(y[0, :2], [[-1, -1, -1], [1, 1, 1]])
     np.testing.assert_allclose(y[1], 0.0)
+
+
+def _fake_tfds(monkeypatch, clips: dict[str, list[tuple[np.ndarray, int]]], names: list[str]):
+    """Stand in for ``tfds.load``/``tfds.as_numpy``: no download, just these clips per split."""
+    from types import SimpleNamespace
+
+    from rnn_recipes.data import tfds as tfds_data
+
+    info = SimpleNamespace(
+        supervised_keys=("audio", "label"),
+        features={
+            "audio": SimpleNamespace(sample_rate=RATE),
+            "label": SimpleNamespace(names=names),
+        },
+    )
+    monkeypatch.setattr(tfds_data, "load", lambda name, split, data_dir: (clips, info))
+    monkeypatch.setattr(tfds_data, "as_numpy", iter)
+
+
+def test_tfds_clips_of_excluded_classes_are_not_checked(monkeypatch):
+    """A too-short clip of a class left out by data.classes does not stop the run (bug 7)."""
+    from rnn_recipes.tasks.speech import data as speech_data
+
+    names = ["low", "mid", "high"]
+    short = np.full(10, 0.1, np.float32)  # shorter than one 25 ms frame at 8 kHz
+    clips = {
+        split: [(clip(names[i % 3], i + seed).astype(np.float32), i % 3) for i in range(9)]
+        + [(short, 1)]
+        for split, seed in (("train", 0), ("test", 100))
+    }
+    _fake_tfds(monkeypatch, clips, names)
+    cfg = _config('data.tfds="fake"', 'data.classes=["low", "high"]')
+    loaded = speech_data.load_tfds(cfg, QUIET)
+    assert sorted(set(loaded.labels)) == ["high", "low"]
+    assert len(loaded.labels) == 12  # 3 low + 3 high per split, the mid clips never read
+
+    clips["train"].append((short, 0))  # a kept class: still an error naming the clip
+    with pytest.raises(RecipeError, match="fake/train/10 is shorter than one frame"):
+        speech_data.load_tfds(cfg, QUIET)
+
+
+def test_all_zero_frames_inside_a_clip_are_read_not_skipped():
+    """Only the padding after a clip's last non-zero frame is masked (issue 11, bug 6).
+
+    Masking by value used to skip every all-zero frame, also inside a clip: a .npy clip with a
+    zero frame gave the same output as the clip without it (and on GPU a mask with holes is not
+    right-padded, which cuDNN refuses).
+    """
+    from rnn_recipes.tasks.speech.model import build_model
+    from rnn_recipes.tasks.speech.pipeline import Spec
+
+    cfg = _config('model.pooling="mean"')
+    rng = np.random.default_rng(0)
+    spec = Spec(["a", "b"], "npy", 3, np.zeros(3), np.ones(3))
+    model = build_model(cfg, spec)
+    clip_ = rng.normal(size=(1, 6, 3)).astype(np.float32)
+    clip_[0, 2] = 0.0  # a genuine all-zero frame in the middle of the clip
+    without = np.delete(clip_, 2, axis=1)
+    padded = np.concatenate([clip_, np.zeros((1, 4, 3), np.float32)], axis=1)
+    out = np.asarray(model(clip_))
+    assert not np.allclose(out, np.asarray(model(without)), atol=1e-6)  # the zero frame counts
+    np.testing.assert_allclose(np.asarray(model(padded)), out, atol=1e-6)  # padding does not
 
 
 # --- a whole run on audio: export, serving, predict, evaluate --------------------------------

@@ -70,7 +70,7 @@ class Interrupted(RecipeError):
 def data_paths(resolved: Resolved) -> list[Path]:
     """The files and folders a run reads its data from (its task's path keys)."""
     paths = []
-    for dotted in resolved.task.PATH_KEYS:
+    for dotted in resolved.task.path_keys:
         section, _, key = dotted.rpartition(".")
         value = getattr(getattr(resolved.config, section), key, None) if section else None
         if isinstance(value, str) and value:
@@ -267,9 +267,7 @@ def _run_in(
             return {}
         model, after, test = artifacts.settle_and_evaluate(resolved, data, trained, strategy, log)
         metrics = artifacts.metrics_record(resolved, data, trained, test, strategy, role)
-        run_info = getattr(task, "run_info", None)  # optional: extra top-level sections
-        if run_info is not None:
-            metrics.update(run_info(cfg, data))
+        metrics.update(task.run_info(cfg, data))  # extra top-level sections, if the task has any
         metrics.update(after)
         artifacts.write(resolved, data, model, metrics, work, log)
     return metrics

@@ -32,9 +32,9 @@ def settle_and_evaluate(resolved, data, trained: Trained, strategy, log) -> tupl
     cfg, task = resolved.config, resolved.task
     model = trained.model
     if strategy is not None:  # evaluate and export a copy with plain variables
-        model = distributed.unreplicated(lambda: task.build_model(cfg, data), model)
-    # Optional: settle what training does not learn (sentiment weighs its naive Bayes expert).
-    after = task.after_training(cfg, data, model, log) if hasattr(task, "after_training") else None
+        model = distributed.unreplicated(lambda: task.build_model(cfg, data.spec), model)
+    # Settle what training does not learn (sentiment weighs its naive Bayes expert).
+    after = task.after_training(cfg, data, model, log)
     log("Evaluating on the test split")
     return model, after or {}, task.evaluate(cfg, data, model)
 
@@ -84,8 +84,8 @@ def write(resolved, data, model, metrics: dict, work: Path, log) -> None:
     full = task.end_to_end_model(cfg, data, model)
     export.write_keras(full, work / export.KERAS_FILE)
     serve, signature = task.serving(cfg, data, full)
-    # Optional: tasks may export more signatures (speech adds one taking clip lengths).
-    extra = task.extra_serving(cfg, data, full) if hasattr(task, "extra_serving") else None
+    # Tasks may export more signatures (speech adds one taking clip lengths).
+    extra = task.extra_serving(cfg, data, full)
     export.write_saved_model(work / export.SAVED_MODEL, full, serve, signature, extra)
 
     plots = work / "plots"

@@ -37,7 +37,8 @@ class Trained:
 def build(task, cfg, data, strategy, log) -> tuple[Any, int, int]:
     """The compiled model, its variables (and the optimizer's) on every replica."""
     with distributed.scope(strategy):
-        model = task.build_model(cfg, data)
+        model = task.build_model(cfg, data.spec)  # explicit sizes only: rebuildable
+        task.initialize(model, cfg, data)  # data-dependent starting values
         task.compile_model(model, cfg)
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)  # what training fits
     fixed = model.count_params() - trainable  # e.g. sentiment's naive Bayes table

@@ -1,4 +1,8 @@
-"""Pieces shared by the classification tasks (sentiment, speech): records, metrics, printing."""
+"""Pieces shared by the classification tasks (sentiment, speech).
+
+The class list and its checks, the recurrent classifier and its compile settings, the serving
+output dict, and turning served outputs into records, metrics and printed lines.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import numpy as np
 
 from ..errors import RecipeError
 from ..report import classification_metrics, format_classification, plot_confusion_matrix
+from .base import Task
 
 
 def sort_labels(labels) -> list[str]:
@@ -16,6 +21,63 @@ def sort_labels(labels) -> list[str]:
     if all(lab.lstrip("-").isdigit() for lab in labels):
         return sorted(labels, key=int)
     return sorted(labels)
+
+
+def class_names_for(train_labels, classes: list[str] | None, where: str, hint: str) -> list[str]:
+    """The class order of a run: ``data.classes`` as given, or the training labels sorted.
+
+    Args:
+        train_labels: the label of every training example.
+        classes: ``data.classes`` (None: every label found).
+        where: how messages name the training labels ("training data", "training split").
+        hint: what to check when there is a single class.
+
+    Raises:
+        RecipeError: a class of ``data.classes`` has no training example, or there is one class.
+    """
+    found = set(train_labels)
+    class_names = list(classes) if classes else sort_labels(found)
+    absent = [c for c in class_names if c not in found]
+    if classes and absent:
+        raise RecipeError(
+            f"data.classes names {', '.join(map(repr, absent))} but the {where} has no such label"
+        )
+    if len(class_names) < 2:
+        raise RecipeError(
+            f"the {where} has a single class ('{class_names[0]}'); a classifier needs at least "
+            f"two ({hint})"
+        )
+    return class_names
+
+
+def check_split(name: str, labels, class_names: list[str], hint: str) -> None:
+    """A split must not be empty nor hold labels training never saw (``hint``: how to fix)."""
+    if len(labels) == 0:
+        raise RecipeError(f"the {name} split is empty; give more data or change the split")
+    unseen = sorted(set(labels) - set(class_names))
+    if unseen:
+        raise RecipeError(
+            f"the {name} split has label(s) {', '.join(map(repr, unseen[:5]))} that training "
+            f"never saw (training labels: {', '.join(class_names)}); {hint}"
+        )
+
+
+def serving_outputs(probabilities, class_names):
+    """The ``serving_default`` outputs of a classifier, from probabilities ``[batch, classes]``.
+
+    ``label`` (best class name), ``score`` (its probability) and ``classes`` (every class name,
+    one row per example, so a client needs no side file to read ``probabilities``).
+    """
+    from .._lazy import tf
+
+    names = tf.constant(class_names)
+    batch = tf.shape(probabilities)[0]
+    return {
+        "probabilities": probabilities,
+        "label": tf.gather(names, tf.argmax(probabilities, axis=-1)),
+        "score": tf.reduce_max(probabilities, axis=-1),
+        "classes": tf.tile(names[None, :], [batch, 1]),
+    }
 
 
 def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str, extra_scores=None):
@@ -119,3 +181,22 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
 def confusion_plot(metrics: dict[str, Any], folder) -> None:
     cm = metrics["test"]["confusion_matrix"]
     plot_confusion_matrix(cm["matrix"], cm["labels"], folder / "confusion_matrix.png")
+
+
+class ClassificationTask(Task):
+    """What the classification tasks share: compiling, the summary line, printing, the plot."""
+
+    def compile_model(self, model, config) -> None:
+        compile_classifier(model, config.train)
+
+    def summary(self, test: dict[str, Any]) -> str:
+        return summary(test)
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        return format_prediction(record)
+
+    def format_metrics(self, metrics: dict[str, Any]) -> list[str]:
+        return format_metrics(metrics)
+
+    def plots(self, config, data, metrics: dict[str, Any], folder) -> None:
+        confusion_plot(metrics, folder)

@@ -1,11 +1,11 @@
 """Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, and SpecAugment.
 
 This module imports Keras and TensorFlow when it is imported (the layer classes must exist to be
-registered), so :mod:`rnn_recipes.tasks.speech` imports it only when it builds or loads a model.
+registered), so the task imports it only when it builds or loads a model.
 To reload a speech run's ``model.keras`` yourself::
 
     import keras
-    import rnn_recipes.tasks.speech_layers  # registers rnn_recipes>AudioFeatures, >SpecAugment
+    import rnn_recipes.tasks.speech.layers  # registers rnn_recipes>AudioFeatures, >SpecAugment
 
     model = keras.saving.load_model("runs/speech-.../model.keras")  # safe_mode stays on
 """
@@ -110,6 +110,34 @@ class AudioFeatures(keras.layers.Layer):
             "fmax": self.fmax,
             "mfcc": self.mfcc,
         }
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class PaddingMask(keras.layers.Layer):
+    """Mask each clip's end padding: the frames after its last frame that is not all zero.
+
+    Batches are zero-padded at the end, so a clip's length is up to its last non-zero frame;
+    frames inside a clip are read even when they are all zero (``keras.layers.Masking`` would
+    skip those, and its mask would then not be right-padded, which cuDNN refuses).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        ops = keras.ops
+        nonzero = ops.cast(ops.any(ops.not_equal(inputs, 0.0), axis=-1), "int32")  # [b, time]
+        # A frame is inside its clip when it or a later frame is non-zero.
+        later = ops.flip(ops.cumsum(ops.flip(nonzero, axis=1), axis=1), axis=1)
+        return later > 0
+
+    def call(self, inputs):
+        # A new tensor (the frames after the end are zero already) to carry the mask.
+        return keras.ops.where(self.compute_mask(inputs)[:, :, None], inputs, 0.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 @keras.saving.register_keras_serializable(package="rnn_recipes")

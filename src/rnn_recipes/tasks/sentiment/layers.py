@@ -12,10 +12,10 @@ naive Bayes log-scores of the text:
 Features are the token ids (words) and hashed pairs of neighbouring token ids (bigrams). The
 table ``log P(f | c)`` is computed in closed form from the training split (counts of the texts
 of class c containing f, add-alpha smoothed) and never trained; ``weight`` is 0 while the RNN
-trains and is then chosen on the validation split (see ``sentiment.after_training``).
+trains and is then chosen on the validation split (see :func:`.model.after_training`).
 
 This module imports Keras and TensorFlow when it is imported (the layer class must exist to be
-registered); :mod:`rnn_recipes.tasks.sentiment` imports it only when it builds or loads a model.
+registered); the task imports it only when it builds or loads a model.
 """
 
 from __future__ import annotations

@@ -1,0 +1,198 @@
+"""Forecast baselines and metrics: repeat-last, seasonal naive, a linear model, error blocks.
+
+Every run reports the model's test errors next to these on identical windows, so you can see
+whether the RNN earns its keep. The ridge fit here also starts the model's linear skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .data import Prepared
+
+# Ridge strengths tried, as fractions of the Gram matrix's mean diagonal; picked on validation.
+RIDGE_GRID = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def best_ridge(
+    gram: np.ndarray, cross: np.ndarray, error: Callable[[np.ndarray], float]
+) -> tuple[float, np.ndarray]:
+    """Solve the ridge normal equations for each strength of :data:`RIDGE_GRID`; keep the best.
+
+    Args:
+        gram: ``A^T A`` of the design matrix whose last column is the bias (never shrunk).
+        cross: ``A^T Y``.
+        error: the validation error of a solution ``w`` (lower is better; ties keep the first).
+
+    Returns:
+        (the chosen strength, its solution ``w``)
+    """
+    scale = np.trace(gram) / len(gram)
+    best = None
+    for c in RIDGE_GRID:
+        reg = np.eye(len(gram)) * c * scale
+        reg[-1, -1] = 0.0  # the bias is not shrunk
+        w = np.linalg.solve(gram + reg, cross)
+        err = error(w)
+        if best is None or err < best[0]:
+            best = (err, c, w)
+    return best[1], best[2]
+
+
+def repeat_last(x: np.ndarray, horizon: int, targets: int) -> np.ndarray:
+    """The last observed value of each target, repeated over the horizon."""
+    return np.repeat(x[:, -1:, :targets], horizon, axis=1)
+
+
+def seasonal_naive(x: np.ndarray, horizon: int, targets: int, season: int) -> np.ndarray:
+    """The last full season of each target, repeated: y[h] = x[lookback - season + h % season]."""
+    lookback = x.shape[1]
+    idx = lookback - season + np.arange(horizon) % season
+    return x[:, idx, :targets]
+
+
+def fit_linear(
+    train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray]
+) -> tuple[list[np.ndarray], list[float]]:
+    """A least-squares linear map lookback -> horizon per target channel (with bias).
+
+    The ridge strength is picked per channel from a small grid on the validation windows.
+
+    Returns:
+        (weights [lookback + 1, horizon] per target, the chosen ridge strengths)
+    """
+    (x_tr, y_tr), (x_va, y_va) = train, validation
+    weights, ridges = [], []
+    for j in range(y_tr.shape[2]):
+        a = np.concatenate([x_tr[:, :, j], np.ones((len(x_tr), 1))], axis=1).astype(np.float64)
+        av = np.concatenate([x_va[:, :, j], np.ones((len(x_va), 1))], axis=1)
+        gram, cross = a.T @ a, a.T @ y_tr[:, :, j]
+        yv = y_va[:, :, j]
+        c, w = best_ridge(gram, cross, lambda w, av=av, yv=yv: float(np.mean((av @ w - yv) ** 2)))
+        weights.append(w)
+        ridges.append(c)
+    return weights, ridges
+
+
+def apply_linear(x: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+    out = [
+        np.concatenate([x[:, :, j], np.ones((len(x), 1))], axis=1) @ w
+        for j, w in enumerate(weights)
+    ]
+    return np.stack(out, axis=2)
+
+
+def _r(value: float) -> float:
+    return float(f"{float(value):.6g}")
+
+
+def error_block(
+    forecast: np.ndarray, actual: np.ndarray, mean: np.ndarray, std: np.ndarray, names: list[str]
+) -> dict[str, Any]:
+    """MSE/MAE of scaled forecasts [n, horizon, targets], scaled and in original units.
+
+    Overall figures average over windows, steps and targets; ``per_step`` averages over windows
+    and targets (scaled units, comparable across columns); ``per_column`` has each target's own
+    figures and per-step curves in both units.
+    """
+    err = forecast.astype(np.float64) - actual
+    orig = err * std[None, None, :]
+    block: dict[str, Any] = {
+        "mse": _r(np.mean(err**2)),
+        "mae": _r(np.mean(np.abs(err))),
+        "original_mse": _r(np.mean(orig**2)),
+        "original_mae": _r(np.mean(np.abs(orig))),
+        "per_step": {
+            "mse": [_r(v) for v in np.mean(err**2, axis=(0, 2))],
+            "mae": [_r(v) for v in np.mean(np.abs(err), axis=(0, 2))],
+        },
+        "per_column": {},
+    }
+    for j, name in enumerate(names):
+        e, o = err[:, :, j], orig[:, :, j]
+        block["per_column"][name] = {
+            "mse": _r(np.mean(e**2)),
+            "mae": _r(np.mean(np.abs(e))),
+            "original_mse": _r(np.mean(o**2)),
+            "original_mae": _r(np.mean(np.abs(o))),
+            "per_step": {
+                "mse": [_r(v) for v in np.mean(e**2, axis=0)],
+                "mae": [_r(v) for v in np.mean(np.abs(e), axis=0)],
+                "original_mse": [_r(v) for v in np.mean(o**2, axis=0)],
+                "original_mae": [_r(v) for v in np.mean(np.abs(o), axis=0)],
+            },
+        }
+    return block
+
+
+def baseline_forecasts(
+    x: np.ndarray, horizon: int, targets: int, season: int | None
+) -> dict[str, np.ndarray | str]:
+    """Repeat-last and seasonal-naive forecasts (or why seasonal naive was skipped)."""
+    out: dict[str, np.ndarray | str] = {"repeat_last": repeat_last(x, horizon, targets)}
+    if not season:
+        out["seasonal_naive"] = "no season: set data.season (it cannot be inferred for this step)"
+    elif season > x.shape[1]:
+        out["seasonal_naive"] = f"season {season} is longer than the lookback {x.shape[1]}"
+    else:
+        out["seasonal_naive"] = seasonal_naive(x, horizon, targets, season)
+    return out
+
+
+def linear_baseline(data: Prepared) -> tuple[list[np.ndarray], list[float]]:
+    """The linear baseline of this run, fitted once on its train/validation windows.
+
+    The test evaluation reports it and the export carries it (``serving_default`` returns its
+    forecast too), so ``rnn-recipes evaluate`` compares against the very same model.
+    """
+    if data.linear is None:
+        data.linear = fit_linear(data.windows("train"), data.windows("validation"))
+    return data.linear
+
+
+def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
+    """Test metrics of the model and of the baselines, on identical windows."""
+    k, m = len(data.targets), config.model
+    x, y = data.windows("test")
+    forecast = np.asarray(model.predict(data.test, verbose=0))
+    data.test_forecast = forecast
+    mean, std = data.scaler.mean[:k], data.scaler.std[:k]
+
+    weights, ridges = linear_baseline(data)
+    forecasts = baseline_forecasts(x, m.horizon, k, data.season)
+    forecasts["linear"] = apply_linear(x, weights)
+    baselines: dict[str, Any] = {}
+    for name, pred in forecasts.items():
+        if isinstance(pred, str):
+            baselines[name] = {"skipped": pred}
+            continue
+        baselines[name] = error_block(pred, y, mean, std, data.targets)
+    if "mse" in baselines["seasonal_naive"]:
+        baselines["seasonal_naive"]["season"] = data.season
+    baselines["linear"]["ridge"] = [_r(v) for v in ridges]
+
+    test = error_block(forecast, y, mean, std, data.targets)
+    test["windows"] = len(x)
+    test["lookback"], test["horizon"] = m.lookback, m.horizon
+    test["targets"] = data.targets
+    test["baselines"] = baselines
+    test["beats"] = {name: test["mse"] < b["mse"] for name, b in baselines.items() if "mse" in b}
+    return test
+
+
+def summary(test: dict[str, Any]) -> str:
+    """One line: the model's scaled MSE/MAE next to the baselines'."""
+    parts = []
+    for name, b in test["baselines"].items():
+        if "mse" in b:
+            parts.append(f"{name.replace('_', '-')} {b['mse']:.4f}")
+    beaten = [n.replace("_", "-") for n, won in test["beats"].items() if won]
+    verdict = f"beats {', '.join(beaten)}" if beaten else "beats no baseline"
+    return (
+        f"MSE {test['mse']:.4f}, MAE {test['mae']:.4f} (scaled) on {test['windows']} windows; "
+        f"baseline MSE: {', '.join(parts)}; {verdict}"
+    )

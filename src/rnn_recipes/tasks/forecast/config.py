@@ -1,0 +1,101 @@
+"""Forecast configuration: the ``data``, ``model`` and ``train`` sections, and their checks.
+
+No TensorFlow here: ``rnn-recipes list``, ``show`` and ``--help`` read this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ...config import TrainConfig, require_at_least, require_fraction, validate_train
+from ...errors import ConfigError
+
+PATH_KEYS = ("data.path",)
+# Pointing a recipe at other data (data.path) also drops the recipe's column choices, season and
+# split: they describe the recipe's own file, not yours.
+SOURCE_GROUPS = {
+    "data": (("path",), ("time_column", "target_columns", "input_columns", "season", "split"))
+}
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # the CSV file: a timestamp column and numeric value columns
+    time_column: str = "date"  # the timestamp column (ISO 8601); "date" is the ETT/Informer name
+    target_columns: list[str] | None = None  # what to forecast; default: every numeric column
+    input_columns: list[str] | None = None  # what the model reads; default: the targets
+    # [train, validation, test] as row counts or fractions; chronological, 70/10/20 by default
+    # like the long-horizon literature's custom data sets.
+    split: list[int] | list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    fill: Literal["none", "ffill", "interpolate"] = "none"  # missing values are errors unless set
+    season: int = 0  # seasonal-naive period in steps; 0 infers it (24 hourly, 7 daily)
+    encoding: str = "utf-8"  # file encoding
+    delimiter: str = ","  # field separator (";" for many European exports)
+
+
+@dataclass
+class ModelConfig:
+    lookback: int = 336  # steps the model reads: two weeks of hourly data, the literature's norm
+    horizon: int = 96  # steps forecast at once: four days of hourly data
+    cell: Literal["gru", "lstm"] = "gru"  # SegRNN's choice: as good as LSTM here, fewer weights
+    units: int = 256  # RNN state size; segments are few, so a wide state is affordable
+    layers: int = 1  # stacked RNN layers; one is what SegRNN found best
+    segment_length: int = 48  # steps per patch: the RNN runs lookback/48 = 7 steps, not 336
+    dropout: float = 0.5  # before the output projection; long-horizon models overfit easily
+    revin: bool = True  # per-window normalization: robust to level shifts between splits
+    linear_skip: bool = True  # residual linear lookback->horizon map: the RNN learns the rest
+    # Start the linear skip at its least-squares fit (and the RNN branch at zero), so training
+    # begins where the linear baseline ends instead of rediscovering it.
+    linear_init: bool = True
+    # Cross-channel term on the encoder states (zero at start). "auto": on only when there are
+    # covariates, which a purely channel-independent model could not use; off for M and S,
+    # where channel independence generalises best.
+    mix_channels: Literal["auto", "on", "off"] = "auto"
+
+
+@dataclass
+class ForecastTrainConfig(TrainConfig):
+    """Training settings; the shared ones with defaults suited to forecasting windows."""
+
+    epochs: int = 20  # an upper bound; early stopping usually ends the run sooner
+    batch_size: int = 128  # windows overlap heavily, so big batches lose little and run faster
+    patience: int = 3  # validation loss of long-horizon models plateaus early
+    loss: Literal["mse", "mae"] = "mse"  # MSE is what the literature reports; MAE resists spikes
+
+
+@dataclass
+class Config:
+    task: str = "forecast"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: ForecastTrainConfig = field(default_factory=ForecastTrainConfig)
+
+
+def validate(config: Config) -> None:
+    """Checks that need more than one key (types are checked by the config layer)."""
+    d, m, t = config.data, config.model, config.train
+    if not d.path:
+        raise ConfigError("no data: set data.path (or pass --data PATH)")
+    require_at_least("model", m, ("lookback", "horizon", "layers", "segment_length"))
+    require_at_least("model", m, ("units",), 2)
+    require_fraction("model", m, ("dropout",))
+    if len(d.split) != 3:
+        raise ConfigError(
+            f"data.split takes three numbers [train, validation, test], got {d.split}"
+        )
+    if d.season < 0:
+        raise ConfigError(f"data.season must be 0 (infer) or a period in steps, got {d.season}")
+    if not d.time_column:
+        raise ConfigError("data.time_column must name the timestamp column")
+    for key in ("target_columns", "input_columns"):
+        names = getattr(d, key)
+        if names is not None and len(set(names)) != len(names):
+            raise ConfigError(f"data.{key} lists a column twice: {names}")
+    if t.monitor != "loss":
+        raise ConfigError(
+            f'train.monitor must be "loss" for forecasting (got "{t.monitor}"): early '
+            "stopping watches the validation loss"
+        )
+    validate_train(t)

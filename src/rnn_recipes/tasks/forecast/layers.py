@@ -1,0 +1,162 @@
+"""The SegRNN layer of the forecast task (Lin et al. 2023, "SegRNN: Segment Recurrent Neural
+Network for Long-Term Time Series Forecasting"), with RevIN and a residual linear skip.
+
+This module imports Keras when it is imported (the layer class must exist to be registered); the
+task imports it only when it builds or loads a model. To reload a forecast run's ``model.keras``
+yourself::
+
+    import keras
+    import rnn_recipes.tasks.forecast.layers  # registers rnn_recipes>SegRNN
+
+    model = keras.saving.load_model("runs/forecast-.../model.keras")  # safe_mode stays on
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class SegRNN(keras.layers.Layer):
+    """RevIN + channel-independent segment RNN + parallel decoding + linear skip.
+
+    Input ``[batch, lookback, channels]`` (z-scored), output ``[batch, horizon, targets]``
+    where the targets are the first ``targets`` channels.
+    """
+
+    def __init__(
+        self,
+        lookback: int,
+        horizon: int,
+        channels: int,
+        targets: int,
+        cell: str = "gru",
+        units: int = 256,
+        layers: int = 1,
+        segment_length: int = 48,
+        dropout: float = 0.5,
+        revin: bool = True,
+        linear_skip: bool = True,
+        mix_channels: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.lookback, self.horizon = lookback, horizon
+        self.channels, self.targets = channels, targets
+        self.cell, self.units, self.n_layers = cell, units, layers
+        self.segment_length, self.dropout_rate = segment_length, dropout
+        self.revin, self.linear_skip = revin, linear_skip
+        self.mix_channels = mix_channels
+        w = segment_length
+        self.n_in = -(-lookback // w)  # input segments (the oldest is zero-padded if short)
+        self.n_out = -(-horizon // w)  # output segments (the last is cut to the horizon)
+        self.embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
+        rnn = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
+        # Default activations and no recurrent dropout: cuDNN-eligible on a GPU.
+        self.rnns = [
+            rnn(units, return_sequences=True, return_state=True, name=f"{cell}_{i + 1}")
+            for i in range(layers)
+        ]
+        self.drop = keras.layers.Dropout(dropout)
+        self.project = keras.layers.Dense(w, name="segment_projection")
+        self.skip = keras.layers.Dense(horizon, name="linear_skip") if linear_skip else None
+        # Zero-initialised: training starts channel-independent and learns what to share.
+        self.mix = (
+            keras.layers.Dense(
+                channels, use_bias=False, kernel_initializer="zeros", name="channel_mix"
+            )
+            if mix_channels
+            else None
+        )
+
+    def build(self, input_shape):
+        half = self.units // 2
+        self.position = self.add_weight(
+            shape=(self.n_out, self.units - half), initializer="random_normal", name="position"
+        )
+        self.channel = self.add_weight(
+            shape=(self.channels, half), initializer="random_normal", name="channel"
+        )
+        if self.revin:
+            self.gamma = self.add_weight(shape=(self.channels,), initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta")
+        w, n = self.segment_length, self.n_in
+        self.embed.build((None, n, w))
+        for rnn in self.rnns:
+            rnn.build((None, n, self.units))
+        self.project.build((None, 1, self.units))
+        if self.skip is not None:
+            self.skip.build((None, self.lookback))
+        if self.mix is not None:
+            self.mix.build((None, self.units, self.channels))
+
+    def call(self, x, training=False):
+        c, lb, h, w = self.channels, self.lookback, self.horizon, self.segment_length
+        if self.revin:
+            mean = ops.mean(x, axis=1, keepdims=True)
+            std = ops.sqrt(ops.var(x, axis=1, keepdims=True) + 1e-5)
+            x = (x - mean) / std * self.gamma + self.beta
+        series = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, lb))  # [b*c, lookback]
+        pad = self.n_in * w - lb
+        padded = ops.pad(series, ((0, 0), (pad, 0))) if pad else series
+        z = self.embed(ops.reshape(padded, (-1, self.n_in, w)))  # [b*c, segments, units]
+        states = []
+        for rnn in self.rnns:
+            z, *state = rnn(z, training=training)
+            states.append(state)
+        if self.mix is not None:
+            # h_c + sum_k M[c, k] h_k: each channel's state hears the others (covariates).
+            def mixed(s):
+                s = ops.transpose(ops.reshape(s, (-1, c, self.units)), (0, 2, 1))
+                s = s + self.mix(s)
+                return ops.reshape(ops.transpose(s, (0, 2, 1)), (-1, self.units))
+
+            states = [[mixed(s) for s in state] for state in states]
+        # Decoder: one step per output segment, all segments in parallel.
+        m = self.n_out
+        query = ops.concatenate(
+            [
+                ops.broadcast_to(self.position[None], (c, m, self.units - self.units // 2)),
+                ops.broadcast_to(self.channel[:, None], (c, m, self.units // 2)),
+            ],
+            axis=-1,
+        )  # [c, m, units]
+        batch = ops.shape(x)[0]
+        query = ops.reshape(
+            ops.broadcast_to(query[None], (batch, c, m, self.units)), (-1, 1, self.units)
+        )
+        out = query
+        for rnn, state in zip(self.rnns, states):
+            init = [ops.reshape(ops.repeat(s[:, None], m, axis=1), (-1, self.units)) for s in state]
+            out, *_ = rnn(out, initial_state=init, training=training)
+        y = self.project(self.drop(out, training=training))  # [b*c*m, 1, w]
+        y = ops.reshape(y, (-1, m * w))[:, :h]  # [b*c, horizon]
+        if self.skip is not None:
+            y = y + self.skip(series)
+        y = ops.transpose(ops.reshape(y, (-1, c, h)), (0, 2, 1))[:, :, : self.targets]
+        if self.revin:
+            t = self.targets
+            y = (y - self.beta[:t]) / (self.gamma[:t] + 1e-10)
+            y = y * std[:, :, :t] + mean[:, :, :t]
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, self.targets)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "channels": self.channels,
+            "targets": self.targets,
+            "cell": self.cell,
+            "units": self.units,
+            "layers": self.n_layers,
+            "segment_length": self.segment_length,
+            "dropout": self.dropout_rate,
+            "revin": self.revin,
+            "linear_skip": self.linear_skip,
+            "mix_channels": self.mix_channels,
+        }

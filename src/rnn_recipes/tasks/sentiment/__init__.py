@@ -1,0 +1,99 @@
+"""Sentiment: classify raw text with a recurrent network.
+
+Raw text goes through a ``TextVectorization`` layer (adapted on the training split only) into
+token ids, an ``Embedding`` with ``mask_zero=True``, one or more (bidirectional) LSTM or GRU
+layers and a softmax head, plus a naive Bayes expert over words and word pairs. Binary and
+multi-class labels both work; labels may be words or integers.
+
+The package follows the data: :mod:`.config` (settings, no TensorFlow), :mod:`.data` (reading,
+splits, vocabulary, pipelines), :mod:`.layers` (the naive Bayes layer), :mod:`.model` (build,
+initialize, choose the expert's weight, evaluate), :mod:`.serving` (signature, predict).
+
+Run it::
+
+    rnn-recipes run sentiment                                   # bundled demo reviews
+    rnn-recipes run sentiment --set data.train=train.csv --set data.test=test.csv
+
+To adapt it, copy ``rnn-recipes show sentiment > my.toml``, point ``data.*`` at your files and
+set ``data.text_column``/``data.label_column``; see docs/sentiment.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..base import register
+from ..classification import ClassificationTask
+from . import config as _config
+from .config import Config
+
+if TYPE_CHECKING:  # annotations only: the registry must not import TensorFlow
+    import keras
+
+    from ..base import Log
+    from .data import Prepared, Spec
+
+
+@register("sentiment")
+class SentimentTask(ClassificationTask):
+    """Text in, class out. Heavy modules are imported by the methods, not by the registry."""
+
+    config_class = _config.Config
+    path_keys = _config.PATH_KEYS
+    source_groups = _config.SOURCE_GROUPS
+
+    def validate(self, config: Config) -> None:
+        _config.validate(config)
+
+    def make_datasets(self, config: Config, log: Log = print) -> Prepared:
+        from . import data
+
+        return data.make_datasets(config, log)
+
+    def build_model(self, config: Config, spec: Spec) -> keras.Model:
+        from . import model
+
+        return model.build_model(config, spec)
+
+    def initialize(self, model: keras.Model, config: Config, data: Prepared) -> None:
+        from . import model as _model
+
+        _model.initialize(model, config, data)
+
+    def after_training(
+        self, config: Config, data: Prepared, model: keras.Model, log: Log = print
+    ) -> dict[str, Any] | None:
+        from . import model as _model
+
+        return _model.after_training(config, data, model, log)
+
+    def evaluate(self, config: Config, data: Prepared, model: keras.Model) -> dict[str, Any]:
+        from . import model as _model
+
+        return _model.evaluate(config, data, model)
+
+    def end_to_end_model(self, config: Config, data: Prepared, model: keras.Model) -> keras.Model:
+        from . import model as _model
+
+        return _model.end_to_end_model(config, data, model)
+
+    def serving(self, config: Config, data: Prepared, full_model: keras.Model) -> tuple:
+        from . import serving
+
+        return serving.serving(config, data, full_model)
+
+    def register_layers(self) -> None:
+        from . import layers  # noqa: F401  (registration happens on import)
+
+    def predict(
+        self, serve: Callable, config: Config, inputs: list[str], output: str | None = None
+    ) -> list[dict[str, Any]]:
+        from . import serving
+
+        return serving.predict(serve, config, inputs, output)
+
+    def evaluate_exported(self, serve: Callable, config: Config, path: str) -> dict[str, Any]:
+        from . import serving
+
+        return serving.evaluate_exported(serve, config, path)

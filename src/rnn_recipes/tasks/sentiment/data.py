@@ -1,0 +1,203 @@
+"""Sentiment data: read labelled texts, split them, fit the vocabulary, build the pipelines.
+
+Sources (``data.*`` keys): ``data.path`` (one CSV/TSV/JSON-lines file or a folder of class
+sub-folders, split by fractions), ``data.train`` (+ optional ``data.validation``, ``data.test``),
+or ``data.tfds`` (a TensorFlow Datasets text classification set). See docs/sentiment.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..._lazy import keras, tf
+from ...config import PKG_PREFIX, resolve_pkg_path
+from ...data import text as text_data
+from ...data import tfds as tfds_data
+from ...data.batching import bucketed_training
+from ...data.splits import stratified_split
+from ...errors import ConfigError
+from .. import base, classification
+from .config import Config
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: np.ndarray  # class indices
+
+
+@dataclass
+class Spec:
+    """The explicit sizes the sentiment model is built from."""
+
+    vocabulary_size: int  # TextVectorization's vocabulary, padding and out-of-vocabulary included
+    class_names: list[str]
+
+
+@dataclass
+class Prepared(base.Prepared):
+    """The pipelines (token ids, label), plus the adapted vectorizer and the raw splits."""
+
+    class_names: list[str]
+    vectorizer: object  # the adapted TextVectorization layer
+    splits: dict[str, Split]
+
+
+def _read(config: Config, path: str, need_label: bool = True) -> text_data.TextTable:
+    d = config.data
+    real = resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
+    return text_data.read_texts(
+        real,
+        d.format,
+        d.text_column,
+        d.label_column,
+        d.encoding,
+        need_label=need_label,
+        classes=d.classes,
+    )
+
+
+def _load_tfds(config: Config) -> list[tuple[list[str], list[str]]]:
+    """A TFDS text classification set with its own splits -> (texts, labels) per split."""
+    d = config.data
+    splits, info = tfds_data.load(d.tfds, list(d.tfds_splits), d.tfds_data_dir)
+    names = tfds_data.label_names(info)
+    out = []
+    for ds in splits:
+        texts, labels = [], []
+        for text, label in tfds_data.as_numpy(ds):
+            if int(label) < 0:  # unlabelled examples (e.g. imdb_reviews' "unsupervised")
+                continue
+            texts.append(text.decode("utf-8", errors="replace"))
+            labels.append(tfds_data.label_name(names, label))
+        out.append((texts, labels))
+    return out
+
+
+def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]], str]:
+    """Read the configured data source into train/validation/test lists of (texts, labels)."""
+    d, seed = config.data, config.train.seed
+    if d.tfds:
+        loaded = _load_tfds(config)
+        parts = dict(
+            zip(["train", "test"] if len(loaded) == 2 else ["train", "validation", "test"], loaded)
+        )
+        source = f"TFDS {d.tfds}"
+    elif d.path:
+        table = _read(config, d.path)
+        idx = stratified_split(table.labels, [d.validation_split, d.test_split], seed)
+        parts = {
+            name: ([table.texts[i] for i in ix], [table.labels[i] for i in ix])
+            for name, ix in zip(("train", "validation", "test"), idx)
+        }
+        source = table.source
+    else:
+        table = _read(config, d.train)
+        parts = {"train": (table.texts, table.labels)}
+        for name in ("validation", "test"):
+            if getattr(d, name):
+                extra = _read(config, getattr(d, name))
+                parts[name] = (extra.texts, extra.labels)
+        source = table.source
+    if d.classes is not None:
+        parts = {name: _only(texts, labels, d.classes) for name, (texts, labels) in parts.items()}
+    # Carve the missing splits out of train in one go, so the fractions mean the same thing as
+    # with data.path (fractions of the whole).
+    missing = [n for n in ("validation", "test") if n not in parts]
+    fractions = [getattr(d, f"{n}_split") for n in missing]
+    for name, frac in zip(missing, fractions):
+        if frac <= 0:
+            raise ConfigError(f"no {name} data: give data.{name} or set data.{name}_split above 0")
+    if missing:
+        texts, labels = parts["train"]
+        keep, *held = stratified_split(labels, fractions, seed)
+        for name, idx in zip(missing, held):
+            parts[name] = ([texts[i] for i in idx], [labels[i] for i in idx])
+        parts["train"] = ([texts[i] for i in keep], [labels[i] for i in keep])
+    return {k: parts[k] for k in ("train", "validation", "test")}, source
+
+
+def _only(texts: list[str], labels: list[str], classes: list[str]) -> tuple[list, list]:
+    keep = [i for i, lab in enumerate(labels) if lab in classes]
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+# Every sequence starts with this id (the vocabulary's out-of-vocabulary id, 1) so that no text,
+# even an empty one, is fully masked: mean pooling over zero steps would be 0/0.
+START_ID = 1
+
+
+def token_ids(vectorizer, texts, max_length: int):
+    """Raw strings [batch] -> token ids [batch, 1 + <= max_length], right-padded with 0.
+
+    Written with ``keras.ops`` so the same code runs in the tf.data pipeline and inside the
+    end-to-end Keras model that is saved and exported.
+    """
+    ids = vectorizer(texts)[:, :max_length]
+    start = keras.ops.full_like(ids[:, :1], START_ID)
+    return keras.ops.concatenate([start, ids], axis=1)
+
+
+def make_datasets(config: Config, log=print) -> Prepared:
+    """Read the data, adapt the vectorizer on train, and build the tf.data pipelines."""
+    d, m, t = config.data, config.model, config.train
+    raw, source = load_splits(config, log)
+
+    hint = f"check data.label_column, now '{d.label_column}'"
+    class_names = classification.class_names_for(raw["train"][1], d.classes, "training data", hint)
+    index = {name: i for i, name in enumerate(class_names)}
+    splits = {}
+    counts = {}
+    for name, (texts, labels) in raw.items():
+        classification.check_split(name, labels, class_names, "fix or drop those rows")
+        y = np.array([index[lab] for lab in labels], dtype=np.int32)
+        splits[name] = Split(texts, y)
+        counts[name] = {c: int((y == i).sum()) for i, c in enumerate(class_names)}
+    log(f"Loaded {source}")
+    for name in ("train", "validation", "test"):
+        per = ", ".join(f"{c}: {n}" for c, n in counts[name].items())
+        log(f"  {name:<10} {len(splits[name].texts):>6} examples ({per})")
+
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=m.max_tokens,
+        standardize=None if m.standardize == "none" else m.standardize,
+        output_mode="int",
+        name="vectorizer",
+    )
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(splits["train"].texts).batch(1024))
+    log(
+        f"Built the vocabulary on train: {vectorizer.vocabulary_size()} tokens "
+        f"(max_tokens {m.max_tokens})"
+    )
+
+    def sequences(split: Split):
+        """Per-example token id sequences (no padding), computed once and cached."""
+        ds = tf.data.Dataset.from_tensor_slices((split.texts, split.labels)).batch(1024)
+
+        def vectorize(texts, labels):
+            ids = token_ids(vectorizer, texts, m.max_length)
+            return ids, tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1), labels
+
+        ds = ds.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        return ds.map(lambda ids, n, y: (ids[:n], y)).cache()
+
+    train_ids = sequences(splits["train"])
+    lengths = np.array([len(x) for x, _ in train_ids.as_numpy_iterator()])
+    train = bucketed_training(train_ids, lengths, t.batch_size, t.seed)
+
+    def eval_ds(split: Split):
+        return sequences(split).padded_batch(max(t.batch_size, 256)).prefetch(tf.data.AUTOTUNE)
+
+    return Prepared(
+        train=train,
+        validation=eval_ds(splits["validation"]),
+        test=eval_ds(splits["test"]),
+        counts=counts,
+        train_examples=len(splits["train"].texts),
+        spec=Spec(vectorizer.vocabulary_size(), class_names),
+        class_names=class_names,
+        vectorizer=vectorizer,
+        splits=splits,
+    )

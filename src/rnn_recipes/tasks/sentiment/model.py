@@ -1,0 +1,132 @@
+"""The sentiment model: token ids -> embedding -> (bidirectional) GRU/LSTM -> class scores.
+
+A naive Bayes expert over words and word pairs (:mod:`.layers`) adds its log-scores to the RNN's
+class scores. The model is built from explicit sizes (:class:`.data.Spec`); the expert's table is
+counted from the training split in a separate step, :func:`initialize`, and its weight chosen on
+the validation split after training, :func:`after_training`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..._lazy import keras, tf
+from ...report import classification_metrics
+from .. import classification
+from .config import Config
+from .data import Prepared, Spec, token_ids
+
+
+def build_model(config: Config, spec: Spec):
+    """Embedding(mask_zero) -> N x (Bidirectional) LSTM/GRU -> pooling -> class scores
+    (+ weight x naive Bayes scores of words and word pairs) -> softmax."""
+    from .layers import NaiveBayesBag
+
+    m = config.model
+    inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(
+        spec.vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding"
+    )(inputs)
+    x = keras.layers.Dropout(m.dropout, name="embedding_dropout")(x)
+    extra = None
+    if m.naive_bayes:
+        # Table and prior zero until initialize() counts them; weight 0 until after_training.
+        layer = NaiveBayesBag(
+            spec.vocabulary_size, m.nb_buckets, len(spec.class_names), name="naive_bayes"
+        )
+        extra = layer(inputs)
+    return classification.rnn_classifier(
+        inputs, x, m, spec.class_names, "sentiment_rnn", extra_scores=extra
+    )
+
+
+def initialize(model, config: Config, data: Prepared) -> None:
+    """Count the naive Bayes table and prior on the training split (its weight stays 0)."""
+    from .layers import count_features, log_likelihoods
+
+    m = config.model
+    if not m.naive_bayes:
+        return
+    train = data.splits["train"]
+    size, classes = data.spec.vocabulary_size, len(data.spec.class_names)
+    counts = np.zeros((size + m.nb_buckets, classes))
+    for start in range(0, len(train.texts), 4096):  # bounded memory on large corpora
+        texts = tf.constant(train.texts[start : start + 4096])
+        ids = np.asarray(token_ids(data.vectorizer, texts, m.max_length))
+        count_features(ids, train.labels[start : start + 4096], counts, size, m.nb_buckets)
+    table, prior = log_likelihoods(
+        counts, np.bincount(train.labels, minlength=classes).astype(float), m.nb_alpha
+    )
+    layer = model.get_layer("naive_bayes")
+    layer.table.assign(table)
+    layer.prior.assign(prior)
+
+
+def compile_model(model, config: Config) -> None:
+    classification.compile_classifier(model, config.train)
+
+
+NB_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # tried on validation; 0 is the RNN alone
+
+
+def _scores(model, dataset):
+    """(probabilities of the model, naive Bayes scores, labels) over a labelled dataset."""
+    layer = model.get_layer("naive_bayes")
+    probabilities, nb, labels = [], [], []
+    for ids, y in dataset:
+        probabilities.append(np.asarray(model(ids, training=False)))
+        nb.append(np.asarray(layer.scores(ids)))
+        labels.append(np.asarray(y))
+    return np.concatenate(probabilities), np.concatenate(nb), np.concatenate(labels)
+
+
+def after_training(config: Config, data: Prepared, model, log=print) -> dict[str, Any] | None:
+    """Set the naive Bayes weight: ``model.nb_weight``, or the best on the validation split."""
+    if not config.model.naive_bayes:
+        return None
+    layer = model.get_layer("naive_bayes")
+    if config.model.nb_weight is not None:
+        layer.weight.assign(config.model.nb_weight)
+        log(f"Naive Bayes weight {config.model.nb_weight:g} (model.nb_weight)")
+        return {"naive_bayes": {"weight": config.model.nb_weight, "chosen_by": "model.nb_weight"}}
+    layer.weight.assign(0.0)
+    probabilities, nb, labels = _scores(model, data.validation)
+    log_p = np.log(probabilities + 1e-12)  # the RNN alone (weight 0)
+    accuracy = {w: float(np.mean(np.argmax(log_p + w * nb, 1) == labels)) for w in NB_WEIGHTS}
+    best = max(NB_WEIGHTS, key=lambda w: (accuracy[w], -w))  # ties: the smaller weight
+    layer.weight.assign(best)
+    log(
+        f"Naive Bayes weight {best:g}, chosen on validation: accuracy {accuracy[best]:.4f} "
+        f"(RNN alone {accuracy[0.0]:.4f})"
+    )
+    return {
+        "naive_bayes": {
+            "weight": best,
+            "chosen_by": "validation accuracy",
+            "validation_accuracy": {f"{w:g}": a for w, a in accuracy.items()},
+        }
+    }
+
+
+def end_to_end_model(config: Config, data: Prepared, model):
+    """Raw strings in, probabilities out: the model users reload from ``model.keras``."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    ids = token_ids(data.vectorizer, text, config.model.max_length)
+    return keras.Model(text, model(ids), name="sentiment")
+
+
+def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
+    labels = data.splits["test"].labels
+    if not config.model.naive_bayes:
+        probabilities = model.predict(data.test, verbose=0)
+        return classification_metrics(labels, probabilities, data.class_names)
+    probabilities, nb, y = _scores(model, data.test)
+    metrics = classification_metrics(y, probabilities, data.class_names)
+    # What each part gets alone, for the report (never for choices).
+    weight = float(np.asarray(model.get_layer("naive_bayes").weight))
+    rnn = np.argmax(np.log(probabilities + 1e-12) - weight * nb, 1)  # remove weight x nb again
+    metrics["rnn_only_accuracy"] = float(np.mean(rnn == y))
+    metrics["naive_bayes_only_accuracy"] = float(np.mean(np.argmax(nb, 1) == y))
+    return metrics

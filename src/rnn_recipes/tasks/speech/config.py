@@ -1,0 +1,150 @@
+"""Speech configuration: ``data``, ``features``, ``model`` and ``train`` sections, and checks.
+
+No TensorFlow here: ``rnn-recipes list``, ``show`` and ``--help`` read this module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ...config import TrainConfig, require_at_least, require_fraction, validate_train
+from ...errors import ConfigError
+
+# Keys whose values are file paths (made absolute against the file or folder that set them).
+PATH_KEYS = ("data.path", "data.manifest", "data.tfds_data_dir")
+# Setting a data source in a layer replaces the lower layers' source *and* the settings that only
+# make sense for it: the demo's file-name patterns and sample rate must not leak onto your data.
+SOURCE_GROUPS = {
+    "data": (
+        ("path", "manifest", "tfds"),
+        ("label_regex", "speaker_regex", "test_regex", "sample_rate", "tfds_splits"),
+    )
+}
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # a folder of .wav (or .npy) files, or a .csv manifest
+    manifest: str | None = None  # CSV path,label[,speaker][,split]; paths relative to it
+    allow_outside: bool = False  # let manifest paths leave the manifest's folder (trusted
+    # manifests only; by default a manifest can name only files under its own folder)
+    tfds: str | None = None  # TFDS audio set, e.g. "spoken_digit" (downloads on first use)
+    tfds_data_dir: str | None = None  # where TFDS keeps its files (default ~/tensorflow_datasets)
+    tfds_splits: list[str] | None = None  # [train, test] or [train, validation, test]; unset: own
+    label_regex: str | None = None  # searched in file names, group `label` (+ `speaker`); unset:
+    # one sub-folder per class
+    speaker_regex: str | None = None  # group `speaker` in file names, when label_regex has none
+    test_regex: str | None = None  # file names that match go to test (FSDD: '_[0-4]\.wav$')
+    group_by: Literal["none", "speaker"] = "none"  # "speaker": no speaker in two splits
+    sample_rate: int = 16000  # the model's rate in Hz; 16 kHz is the usual rate of speech sets
+    resample: bool = True  # files at other rates are resampled (noted in the log); false: error
+    classes: list[str] | None = None  # keep only these labels, in this order (default: all)
+    validation_split: float = 0.1  # fraction held out for early stopping
+    test_split: float = 0.1  # fraction held out for the final test (when no other rule applies)
+
+
+@dataclass
+class FeaturesConfig:
+    kind: Literal["log_mel", "mfcc"] = "log_mel"  # the RNN learns from log-mel as well as MFCC
+    frame_length: float = 0.025  # seconds: 25 ms, short enough for the spectrum to be steady
+    frame_step: float = 0.010  # seconds: a 10 ms hop, 100 frames a second, the speech norm
+    mel_bins: int = 40  # mel bands; 40 is the common choice for small-vocabulary recognition
+    fmin: float = 20.0  # Hz; below this is hum and DC, not speech
+    fmax: float | None = None  # Hz; unset: half the sample rate (all of the signal)
+    mfcc: int = 13  # coefficients kept when kind = "mfcc" (the classic 13)
+    utterance_norm: bool = False  # subtract each clip's mean frame; try it for new microphones
+    # or speakers (it also removes overall loudness and timbre, which can carry the class)
+    time_masks: int = 0  # SpecAugment time stripes per clip in training; 0: off (small clips)
+    time_mask_width: int = 10  # frames, at most, per time stripe (100 ms at the default hop)
+    freq_masks: int = 0  # SpecAugment feature stripes per clip in training; 0: off
+    freq_mask_width: int = 8  # feature channels, at most, per stripe
+
+
+@dataclass
+class ModelConfig:
+    cell: Literal["lstm", "gru"] = "gru"  # GRU: as accurate as LSTM on short clips, and faster
+    units: int = 64  # per direction; enough for digits and keywords without overfitting
+    layers: int = 2  # a second layer sees longer-range patterns (syllables, not frames)
+    bidirectional: bool = True  # a word's end informs its start; clips are whole utterances
+    pooling: Literal["last", "mean"] = "mean"  # mean over unmasked frames: steady on short clips
+    dropout: float = 0.2  # before the classifier (never recurrent: keeps cuDNN eligible)
+
+
+@dataclass
+class Config:
+    task: str = "speech"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def frame_samples(config: Config) -> tuple[int, int, int]:
+    """(frame length, frame step, FFT length) in samples at ``data.sample_rate``."""
+    f, sr = config.features, config.data.sample_rate
+    length = max(1, int(round(f.frame_length * sr)))
+    step = max(1, int(round(f.frame_step * sr)))
+    return length, step, 2 ** math.ceil(math.log2(length))
+
+
+def validate(config: Config) -> None:
+    """Checks that need more than one key (types are checked by the config layer)."""
+    d, f, m, t = config.data, config.features, config.model, config.train
+    sources = [k for k in ("path", "manifest", "tfds") if getattr(d, k)]
+    if not sources:
+        raise ConfigError(
+            "no data: set data.path, data.manifest or data.tfds (or pass --data FOLDER)"
+        )
+    if len(sources) > 1:
+        raise ConfigError(
+            f"set only one data source, not {' and '.join('data.' + s for s in sources)}"
+        )
+    if d.tfds and (d.test_regex or d.label_regex):
+        raise ConfigError("data.label_regex/data.test_regex apply to files, not to data.tfds")
+    if d.tfds_splits is not None and len(d.tfds_splits) not in (2, 3):
+        raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
+    for key in ("label_regex", "speaker_regex", "test_regex"):
+        pattern = getattr(d, key)
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"data.{key} '{pattern}' is not a valid regular expression: {exc}"
+                ) from None
+    if d.classes is not None and len(set(d.classes)) < 2:
+        raise ConfigError("data.classes needs at least two distinct labels")
+    require_fraction("data", d, ("validation_split", "test_split"), upper=0.5)
+    if d.sample_rate < 1000:
+        raise ConfigError(
+            f"data.sample_rate is in Hz and must be at least 1000, got {d.sample_rate}"
+        )
+    if not 0 < f.frame_step <= f.frame_length <= 1.0:
+        raise ConfigError(
+            "features.frame_step and features.frame_length are in seconds with 0 < frame_step <= "
+            f"frame_length <= 1, got {f.frame_step} and {f.frame_length}"
+        )
+    if frame_samples(config)[0] < 8:
+        raise ConfigError(
+            f"features.frame_length {f.frame_length} s is under 8 samples at {d.sample_rate} Hz"
+        )
+    fmax = f.fmax if f.fmax is not None else d.sample_rate / 2
+    if not 0 <= f.fmin < fmax <= d.sample_rate / 2:
+        raise ConfigError(
+            f"need 0 <= features.fmin < features.fmax <= sample_rate / 2 ({d.sample_rate / 2:g} "
+            f"Hz), got fmin {f.fmin:g}, fmax {fmax:g}"
+        )
+    if f.mel_bins < 2:
+        raise ConfigError(f"features.mel_bins must be at least 2, got {f.mel_bins}")
+    if f.kind == "mfcc" and not 1 <= f.mfcc <= f.mel_bins:
+        raise ConfigError(f"features.mfcc must be in [1, mel_bins={f.mel_bins}], got {f.mfcc}")
+    for key in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
+        if getattr(f, key) < 0:
+            raise ConfigError(f"features.{key} must be 0 or more, got {getattr(f, key)}")
+    require_at_least("model", m, ("units", "layers"))
+    require_fraction("model", m, ("dropout",))
+    validate_train(t)
