@@ -360,7 +360,17 @@ def sentiment_all_empty_text_column(tmp, ctx):
     return ["run", "sentiment", "--data", path], "column 'text' of"
 
 
+def sentiment_units_beyond_memory(tmp, ctx):
+    return ["run", "sentiment", "--set", "model.units=1000000000"], "set model.units to at most"
+
+
+def sentiment_buckets_beyond_memory(tmp, ctx):
+    return ["run", "sentiment", "--set", "model.nb_buckets=1000000000"], "model.nb_buckets"
+
+
 SENTIMENT_CASES = [
+    sentiment_units_beyond_memory,
+    sentiment_buckets_beyond_memory,
     sentiment_symlink_loop_in_class_folder,
     sentiment_stray_quote,
     sentiment_all_empty_text_column,
@@ -377,6 +387,12 @@ SENTIMENT_CASES = [
 
 
 # --- speech ------------------------------------------------------------------------------------
+
+
+def speech_clip_over_max_seconds(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    audio.write_wav(folder / "low_amy_9.wav", clip("low", 3, 2.0), RATE)
+    return [*_run(folder), "--set", "data.max_seconds=1.5"], "low_amy_9.wav"
 
 
 def speech_empty_folder(tmp, ctx):
@@ -508,6 +524,7 @@ def speech_symlink_to_a_folder(tmp, ctx):
 
 
 SPEECH_CASES = [
+    speech_clip_over_max_seconds,
     speech_symlink_to_a_folder,
     speech_manifest_path_outside,
     speech_manifest_absolute_path_outside,

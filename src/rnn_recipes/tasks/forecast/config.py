@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import TrainConfig, require_at_least, require_fraction, validate_train
+from ...config import (
+    TrainConfig,
+    require_at_least,
+    require_at_most,
+    require_delimiter,
+    require_fraction,
+    validate_train,
+)
 from ...errors import ConfigError
 
 PATH_KEYS = ("data.path",)
@@ -80,6 +87,8 @@ def validate(config: Config) -> None:
         raise ConfigError("no data: set data.path (or pass --data PATH)")
     require_at_least("model", m, ("lookback", "horizon", "layers", "segment_length"))
     require_at_least("model", m, ("units",), 2)
+    require_at_most("model", m, ("units", "layers"))
+    require_delimiter("data", config.data)
     require_fraction("model", m, ("dropout",))
     if len(d.split) != 3:
         raise ConfigError(

@@ -8,7 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import TrainConfig, require_at_least, require_fraction, validate_train
+from ...config import (
+    TrainConfig,
+    require_at_least,
+    require_at_most,
+    require_fraction,
+    validate_train,
+)
 from ...errors import ConfigError
 
 # Keys whose values are file paths (made absolute against the file or folder that set them).
@@ -89,6 +95,10 @@ def validate(config: Config) -> None:
     require_at_least("model", m, ("max_tokens",), 3)
     require_fraction("model", m, ("dropout",))
     require_at_least("model", m, ("nb_buckets",))
+    # Sizes that cannot fit in memory: one line now, not an allocation failure later.
+    require_at_most(
+        "model", m, ("units", "embedding_dim", "layers", "max_tokens", "nb_buckets", "max_length")
+    )
     if m.nb_alpha <= 0:
         raise ConfigError(f"model.nb_alpha must be above 0, got {m.nb_alpha}")
     if m.nb_weight is not None and m.nb_weight < 0:

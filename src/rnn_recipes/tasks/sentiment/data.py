@@ -45,10 +45,14 @@ class Prepared(base.Prepared):
     splits: dict[str, Split]
 
 
-def _read(config: Config, path: str, need_label: bool = True) -> text_data.TextTable:
+def _read(config: Config, path: str, need_label: bool = True, log=None) -> text_data.TextTable:
+    """One labelled (or unlabelled) text file or folder, read with the run's data settings.
+
+    ``log`` receives the reader's notes (labels it normalised, for example).
+    """
     d = config.data
     real = resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
-    return text_data.read_texts(
+    table = text_data.read_texts(
         real,
         d.format,
         d.text_column,
@@ -57,6 +61,9 @@ def _read(config: Config, path: str, need_label: bool = True) -> text_data.TextT
         need_label=need_label,
         classes=d.classes,
     )
+    for line in table.notes if log else ():
+        log(line)
+    return table
 
 
 def _load_tfds(config: Config) -> list[tuple[list[str], list[str]]]:
@@ -86,7 +93,7 @@ def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]]
         )
         source = f"TFDS {d.tfds}"
     elif d.path:
-        table = _read(config, d.path)
+        table = _read(config, d.path, log=log)
         idx = stratified_split(table.labels, [d.validation_split, d.test_split], seed)
         parts = {
             name: ([table.texts[i] for i in ix], [table.labels[i] for i in ix])
@@ -94,11 +101,11 @@ def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]]
         }
         source = table.source
     else:
-        table = _read(config, d.train)
+        table = _read(config, d.train, log=log)
         parts = {"train": (table.texts, table.labels)}
         for name in ("validation", "test"):
             if getattr(d, name):
-                extra = _read(config, getattr(d, name))
+                extra = _read(config, getattr(d, name), log=log)
                 parts[name] = (extra.texts, extra.labels)
         source = table.source
     if d.classes is not None:

@@ -10,7 +10,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import TrainConfig, require_at_least, require_fraction, validate_train
+from ...config import (
+    TrainConfig,
+    require_at_least,
+    require_at_most,
+    require_fraction,
+    validate_train,
+)
 from ...errors import ConfigError
 
 # Keys whose values are file paths (made absolute against the file or folder that set them).
@@ -42,6 +48,10 @@ class DataConfig:
     sample_rate: int = 16000  # the model's rate in Hz; 16 kHz is the usual rate of speech sets
     resample: bool = True  # files at other rates are resampled (noted in the log); false: error
     classes: list[str] | None = None  # keep only these labels, in this order (default: all)
+    # A clip over 30 s among short utterances is almost surely a mistake (one 10-minute file
+    # once took 18 GB); it is refused, decided from its header. 0: no limit.
+    max_seconds: float = 30.0
+    crop: bool = False  # true: read only the first max_seconds of a longer clip instead
     validation_split: float = 0.1  # fraction held out for early stopping
     test_split: float = 0.1  # fraction held out for the final test (when no other rule applies)
 
@@ -146,5 +156,7 @@ def validate(config: Config) -> None:
         if getattr(f, key) < 0:
             raise ConfigError(f"features.{key} must be 0 or more, got {getattr(f, key)}")
     require_at_least("model", m, ("units", "layers"))
+    require_at_most("model", m, ("units", "layers"))
+    require_at_least("data", d, ("max_seconds",), 0)
     require_fraction("model", m, ("dropout",))
     validate_train(t)

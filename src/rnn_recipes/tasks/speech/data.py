@@ -51,7 +51,9 @@ def listing_for(config: Config, path: str) -> audio.Listing:
 def read_clip(config: Config, path: Path, notes: audio.Notes | None = None) -> np.ndarray:
     """One WAV file at the model's rate, rejected when it is shorter than one frame."""
     d = config.data
-    x = audio.read_wav(path, d.sample_rate, d.resample, notes)
+    x = audio.read_wav(
+        path, d.sample_rate, d.resample, notes, max_seconds=d.max_seconds or None, crop=d.crop
+    )
     need = frame_samples(config)[0]
     if len(x) < need:
         raise RecipeError(
