@@ -517,6 +517,11 @@ def speech_predict_npy_on_a_wav_model(tmp, ctx):
     )
 
 
+def speech_predict_a_folder(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return ["predict", ctx.run("speech"), folder], "is a folder; predict takes .wav or .npy files"
+
+
 def speech_symlink_to_a_folder(tmp, ctx):
     folder = make_wavs(tmp / "w", takes=1, layout="folders")
     (folder / "low" / "more").symlink_to(folder / "high")
@@ -524,6 +529,7 @@ def speech_symlink_to_a_folder(tmp, ctx):
 
 
 SPEECH_CASES = [
+    speech_predict_a_folder,
     speech_clip_over_max_seconds,
     speech_symlink_to_a_folder,
     speech_manifest_path_outside,
@@ -617,6 +623,19 @@ def forecast_predict_other_columns(tmp, ctx):
     return args, "lacks column(s) cov that the model"
 
 
+def forecast_predict_two_inputs_with_one_name(tmp, ctx):
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    first = write_series(
+        tmp / "a" / "recent.csv", *make_series(60), header=("date", "a", "b", "cov")
+    )
+    second = write_series(
+        tmp / "b" / "recent.csv", *make_series(60), header=("date", "a", "b", "cov")
+    )
+    args = ["predict", ctx.run("forecast"), first, second, "-o", tmp / "fc"]
+    return args, "would both write recent-forecast.csv"
+
+
 def forecast_predict_too_few_rows(tmp, ctx):
     args = ["predict", ctx.run("forecast"), _forecast_input(tmp, 30), "-o", tmp / "fc"]
     return args, "has 30 rows; the model needs the last 48"
@@ -702,6 +721,7 @@ def forecast_evaluate_edited_task(tmp, ctx):
 
 
 FORECAST_CASES = [
+    forecast_predict_two_inputs_with_one_name,
     forecast_bad_cell_in_numeric_column,
     forecast_huge_value,
     forecast_infinite_value,

@@ -169,3 +169,15 @@ def test_evaluate_on_new_labelled_data(tiny_run: Path, tmp_path: Path):
     assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 40
     result = invoke("evaluate", tiny_run, "--data", data)
     assert "accuracy" in result.stdout and "positive" in result.stdout
+
+
+def test_predict_texts_that_are_all_empty_or_punctuation(tiny_run: Path):
+    # They vectorise to no tokens at all; the model still sees its start token and answers as
+    # it does for an empty text next to real ones.
+    alone = invoke("predict", tiny_run, "", "...", "--json")
+    mixed = invoke("predict", tiny_run, "", "great film", "--json")
+    assert alone.exit_code == 0 and mixed.exit_code == 0, alone.output + mixed.output
+    empty_alone, punctuation = [json.loads(line) for line in alone.stdout.splitlines()]
+    empty_mixed = json.loads(mixed.stdout.splitlines()[0])
+    assert empty_alone["probability"] == pytest.approx(empty_mixed["probability"], abs=1e-5)
+    assert punctuation["probability"] == pytest.approx(empty_alone["probability"], abs=1e-5)

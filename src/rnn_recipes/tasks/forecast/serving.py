@@ -118,6 +118,15 @@ def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[
         if table.step == 0.0:
             raise RecipeError(f"{path} needs at least two rows to tell the time step")
         prepared.append((path, table, targets, values))
+    stems: dict[str, str] = {}
+    for path, *_ in prepared:  # two inputs must not write the same forecast file
+        stem = Path(path).stem
+        if stem in stems and stems[stem] != str(path):
+            raise RecipeError(
+                f"{stems[stem]} and {path} would both write {stem}-forecast.csv; rename one, or "
+                "predict them in two commands with different --output folders"
+            )
+        stems[stem] = str(path)
     folder = Path(output) if output is not None else Path.cwd()
     if folder.exists() and not folder.is_dir():
         raise RecipeError(f"--output {folder} is a file; give a folder for the forecast files")

@@ -143,8 +143,9 @@ def token_ids(vectorizer, texts, max_length: int):
     end-to-end Keras model that is saved and exported.
     """
     ids = vectorizer(texts)[:, :max_length]
-    start = keras.ops.full_like(ids[:, :1], START_ID)
-    return keras.ops.concatenate([start, ids], axis=1)
+    # Padding on the left, not concatenating a slice of ``ids``: a batch of texts that are all
+    # empty (or only punctuation) vectorises to zero columns, and must still get its start token.
+    return keras.ops.pad(ids, [[0, 0], [1, 0]], constant_values=START_ID)
 
 
 def make_datasets(config: Config, log=print) -> Prepared:

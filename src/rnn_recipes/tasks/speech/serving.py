@@ -108,6 +108,10 @@ def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[
     """Label and probabilities for each .wav (or .npy) file; one record per file."""
     paths = [Path(x) for x in inputs]
     for p in paths:
+        if p.is_dir():
+            raise RecipeError(
+                f"{p} is a folder; predict takes .wav or .npy files: give them, e.g. {p}/*.wav"
+            )
         if not p.is_file():
             raise RecipeError(f"input file not found: {p} (predict takes .wav or .npy file paths)")
     kind, arrays = _read_for(serve, config, paths)
