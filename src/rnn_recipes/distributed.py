@@ -187,6 +187,12 @@ class LoopRecord:
     steps: list[int] = field(default_factory=list)  # training steps this worker ran
     examples: list[int] = field(default_factory=list)  # examples all workers trained on
 
+    def add(self, logs: dict[str, float], steps: int, examples: int) -> None:
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+        self.steps.append(steps)
+        self.examples.append(examples)
+
 
 def _shard_by_data(ds):
     """Set DATA auto-sharding explicitly (it only matters with several workers).
@@ -271,15 +277,62 @@ def fit_distributed(
     Returns:
         A :class:`LoopRecord` whose ``history`` has the shape of ``History.history``.
     """
-    n_replicas = strategy.num_replicas_in_sync
     metrics = _metric_template(model, validation)
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)  # its variables must be mirrored too
     dist_train = strategy.experimental_distribute_dataset(_shard_by_data(train))
     dist_val = strategy.experimental_distribute_dataset(_shard_by_data(validation))
+    train_pass = _pass(model, strategy, metrics, dist_train, training=True)
+    val_pass = _pass(model, strategy, metrics, dist_val, training=False)
+
+    record = LoopRecord()
+    cbs = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, verbose=0)
+    model.stop_training = False
+    try:
+        cbs.on_train_begin()
+        # Each epoch draws a new shuffle order when its iterator is made; replay the draws of
+        # the completed epochs so a resumed run sees the orders it would have seen.
+        for _ in range(initial_epoch):
+            iter(dist_train)
+        logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            started = time.perf_counter()
+            cbs.on_epoch_begin(epoch)
+            train_logs, steps, examples = train_pass()
+            cbs.on_test_begin()
+            val_logs, _, _ = val_pass()
+            cbs.on_test_end(val_logs)
+            logs = {**train_logs, **{f"val_{k}": v for k, v in val_logs.items()}}
+            if verbose:
+                seconds = time.perf_counter() - started
+                log(
+                    f"Epoch {epoch + 1}/{epochs} - {steps} steps - {seconds:.0f}s - "
+                    f"{_format_logs(logs)}"
+                )
+            cbs.on_epoch_end(epoch, logs)
+            record.add(logs, steps, examples)
+            if model.stop_training:
+                break
+        cbs.on_train_end(logs)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
+        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise RecipeError(f"{role.name} lost contact with the other workers: {first}") from None
+    if role.workers > 1:
+        _dump(model, role, record)
+    return record
+
+
+def _pass(model, strategy, metrics, dataset, training: bool) -> Callable[[], tuple]:
+    """One pass over a distributed ``dataset``: a function returning (logs, steps, examples).
+
+    Losses and metric states are summed over replicas and workers, so every worker gets the
+    same numbers (and makes the same early-stopping decision).
+    """
+    n_replicas = strategy.num_replicas_in_sync
     templates = [] if metrics is None else [(v.shape, v.dtype) for v in metrics.variables]
 
-    def replica_step(batch, training: bool):
+    def replica_step(batch):
         x, y = batch[:2]
         n = tf.cast(tf.shape(y)[0], tf.float32)
         n_all = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, n)
@@ -300,15 +353,14 @@ def fit_distributed(
             states = metrics.stateless_update_state(zeros, y, y_pred)
         return [loss * n_replicas * n, n, *states]
 
-    def reduced(batch, training):
-        out = strategy.run(replica_step, args=(batch, training))
+    def reduced(batch):
+        out = strategy.run(replica_step, args=(batch,))
         return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in out]
 
     # The element spec has unknown batch and length dimensions, so one trace serves all batches.
-    train_step = tf.function(lambda b: reduced(b, True), input_signature=[dist_train.element_spec])
-    val_step = tf.function(lambda b: reduced(b, False), input_signature=[dist_val.element_spec])
+    step = tf.function(reduced, input_signature=[dataset.element_spec])
 
-    def one_pass(step, dataset) -> tuple[dict[str, float], int, int]:
+    def one_pass() -> tuple[dict[str, float], int, int]:
         totals, steps = None, 0
         for batch in dataset:
             values = [v.numpy() for v in step(batch)]
@@ -323,45 +375,7 @@ def fit_distributed(
             logs.update({k: float(v) for k, v in result.items()})
         return dict(sorted(logs.items())), steps, int(count)
 
-    record = LoopRecord()
-    cbs = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, verbose=0)
-    model.stop_training = False
-    try:
-        cbs.on_train_begin()
-        # Each epoch draws a new shuffle order when its iterator is made; replay the draws of
-        # the completed epochs so a resumed run sees the orders it would have seen.
-        for _ in range(initial_epoch):
-            iter(dist_train)
-        logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
-            started = time.perf_counter()
-            cbs.on_epoch_begin(epoch)
-            train_logs, steps, examples = one_pass(train_step, dist_train)
-            cbs.on_test_begin()
-            val_logs, _, _ = one_pass(val_step, dist_val)
-            cbs.on_test_end(val_logs)
-            logs = {**train_logs, **{f"val_{k}": v for k, v in val_logs.items()}}
-            if verbose:
-                seconds = time.perf_counter() - started
-                log(
-                    f"Epoch {epoch + 1}/{epochs} - {steps} steps - {seconds:.0f}s - "
-                    f"{_format_logs(logs)}"
-                )
-            cbs.on_epoch_end(epoch, logs)
-            for k, v in logs.items():
-                record.history.setdefault(k, []).append(v)
-            record.steps.append(steps)
-            record.examples.append(examples)
-            if model.stop_training:
-                break
-        cbs.on_train_end(logs)
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
-        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise RecipeError(f"{role.name} lost contact with the other workers: {first}") from None
-    if role.workers > 1:
-        _dump(model, role, record)
-    return record
+    return one_pass
 
 
 def _dump(model, role: Role, record: LoopRecord) -> None:
