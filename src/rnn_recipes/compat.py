@@ -3,7 +3,7 @@
 Each function names what it depends on and the versions it was checked against, so a new
 Keras or TensorFlow release that changes one fails in one place (and its tests), not all over.
 Checked against the bounds pyproject.toml declares: the lowest pair, TensorFlow 2.16.2 with
-Keras 3.7.0, and the newest, TensorFlow 2.21.0 with Keras 3.15.1 (docs/versions.md says how to
+Keras 3.8.0, and the newest, TensorFlow 2.21.0 with Keras 3.15.1 (docs/versions.md says how to
 repeat the check). Releases in between were not run one by one.
 """
 
@@ -21,8 +21,8 @@ def iterators_per_epoch(dataset) -> int:
     epoch's iterator ahead, at the end of each epoch, and then replaces it with a fresh one
     (``keras.src.trainers.epoch_iterator``), so each epoch draws two shuffle orders and uses the
     first. Length-bucketed pipelines have no known size and draw one. Keras 3.7-3.15.1; before
-    3.7 the TensorFlow backend's own epoch iterator made one per epoch, one reason 3.7 is the
-    lowest Keras the project allows. A resumed run replays the draws; ``tests/test_compat.py``
+    3.7 the TensorFlow backend's own epoch iterator made one per epoch, one reason older Keras
+    releases are refused. A resumed run replays the draws; ``tests/test_compat.py``
     and the resume tests of every task fail if a Keras release changes this.
     """
     return 2 if int(dataset.cardinality()) > 0 else 1
@@ -34,7 +34,8 @@ def rng_variables(model) -> list[Any]:
     Keras keeps each ``SeedGenerator``'s state as a variable of its layer: in
     ``model.variables`` but not in ``model.weights``, so ``get_weights``/``save_weights`` leave
     it out. A resumed run must restore it to draw the masks an uninterrupted run would.
-    Keras 3.7-3.15.
+    Keras 3.8-3.15 (3.7 made the state an integer variable averaged across replicas, which a
+    distribution strategy refuses to create).
     """
     weights = {id(w) for w in model.weights}
     return [v for v in model.variables if id(v) not in weights]
@@ -69,6 +70,6 @@ def compiled_metrics(model):
 
     Keras keeps it as ``model._compile_metrics`` (a ``CompileMetrics``, a Keras metric whose
     ``stateless_update_state``/``stateless_result`` the distributed loop uses to sum metric
-    states over replicas and workers). Keras 3.7-3.15.
+    states over replicas and workers). Keras 3.8-3.15.
     """
     return getattr(model, "_compile_metrics", None)
