@@ -2,7 +2,9 @@
 
 Each function names what it depends on and the versions it was checked against, so a new
 Keras or TensorFlow release that changes one fails in one place (and its tests), not all over.
-Checked against Keras 3.15.1 and TensorFlow 2.21.0.
+Checked against the bounds pyproject.toml declares: the lowest pair, TensorFlow 2.16.2 with
+Keras 3.8.0, and the newest, TensorFlow 2.21.0 with Keras 3.15.1 (docs/versions.md says how to
+repeat the check). Releases in between were not run one by one.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ def iterators_per_epoch(dataset) -> int:
     One at the start of each epoch; when the dataset's size is known, Keras also makes the next
     epoch's iterator ahead, at the end of each epoch, and then replaces it with a fresh one
     (``keras.src.trainers.epoch_iterator``), so each epoch draws two shuffle orders and uses the
-    first. Length-bucketed pipelines have no known size and draw one. A resumed run replays the
-    draws; the resume tests of every task fail if a Keras release changes this.
+    first. Length-bucketed pipelines have no known size and draw one. Keras 3.8-3.15.1; before
+    3.7 the TensorFlow backend's own epoch iterator made one per epoch, one reason older Keras
+    releases are refused. A resumed run replays the draws; ``tests/test_compat.py``
+    and the resume tests of every task fail if a Keras release changes this.
     """
     return 2 if int(dataset.cardinality()) > 0 else 1
 
@@ -30,6 +34,8 @@ def rng_variables(model) -> list[Any]:
     Keras keeps each ``SeedGenerator``'s state as a variable of its layer: in
     ``model.variables`` but not in ``model.weights``, so ``get_weights``/``save_weights`` leave
     it out. A resumed run must restore it to draw the masks an uninterrupted run would.
+    Keras 3.8-3.15 (3.7 made the state an integer variable averaged across replicas, which a
+    distribution strategy refuses to create).
     """
     weights = {id(w) for w in model.weights}
     return [v for v in model.variables if id(v) not in weights]
@@ -64,7 +70,7 @@ def compiled_metrics(model):
 
     Keras keeps it as ``model._compile_metrics`` (a ``CompileMetrics``, a Keras metric whose
     ``stateless_update_state``/``stateless_result`` the distributed loop uses to sum metric
-    states over replicas and workers). Keras 3.15.
+    states over replicas and workers). Keras 3.8-3.15.
     """
     return getattr(model, "_compile_metrics", None)
 
@@ -76,7 +82,7 @@ def cudnn_off(model) -> Iterator[None]:
     Relies on two details: ``Layer._flatten_layers`` (the recursive walk that also finds RNNs
     held as attributes of custom layers, such as SegRNN's GRUs; there is no public equivalent),
     and LSTM/GRU reading their ``use_cudnn`` attribute at call time, so a change after
-    construction decides the kernel of the graph traced next. Keras 3.7-3.15.
+    construction decides the kernel of the graph traced next. Keras 3.8-3.15.
     """
     changed = []
     for layer in model._flatten_layers(include_self=True, recursive=True):
@@ -88,3 +94,23 @@ def cudnn_off(model) -> Iterator[None]:
     finally:
         for layer, value in changed:
             layer.use_cudnn = value
+
+
+EARLY_STOPPING_STATE = ("best", "best_epoch", "wait", "best_weights")
+
+
+def early_stopping_state(callback) -> dict[str, Any]:
+    """What ``keras.callbacks.EarlyStopping`` has learnt so far, to be checkpointed.
+
+    The attributes are public but undocumented, and ``on_train_begin`` resets them in every
+    ``fit``. ``best`` is None until the first epoch's value; since Keras 3.7 a value restored
+    before the first epoch is kept (earlier releases overwrote it at the first epoch end).
+    Keras 3.8-3.15.
+    """
+    return {key: getattr(callback, key) for key in EARLY_STOPPING_STATE}
+
+
+def set_early_stopping_state(callback, state: dict[str, Any]) -> None:
+    """Give an EarlyStopping callback back the state :func:`early_stopping_state` took."""
+    for key in EARLY_STOPPING_STATE:
+        setattr(callback, key, state[key])

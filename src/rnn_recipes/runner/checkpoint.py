@@ -88,16 +88,16 @@ class ResumeState:
 
     def save(self, completed_epochs: int, finished: bool = False) -> None:
         """Checkpoint the state after ``completed_epochs`` epochs, synced to disk."""
-        early = self.early
+        early = compat.early_stopping_state(self.early)
         self.epoch.assign(completed_epochs)
         self.finished.assign(finished)
-        self.has_best.assign(early.best is not None)
-        self.best.assign(math.nan if early.best is None else float(early.best))
-        self.best_epoch.assign(int(early.best_epoch))
-        self.wait.assign(int(early.wait))
-        self.has_best_weights.assign(early.best_weights is not None)
-        if early.best_weights is not None:
-            for var, value in zip(self.best_weights, early.best_weights):
+        self.has_best.assign(early["best"] is not None)
+        self.best.assign(math.nan if early["best"] is None else float(early["best"]))
+        self.best_epoch.assign(int(early["best_epoch"]))
+        self.wait.assign(int(early["wait"]))
+        self.has_best_weights.assign(early["best_weights"] is not None)
+        if early["best_weights"] is not None:
+            for var, value in zip(self.best_weights, early["best_weights"]):
                 var.assign(value)
         prefix = self.manager.save(checkpoint_number=completed_epochs)
         for path in self.folder.glob(Path(prefix).name + ".*"):
@@ -179,8 +179,7 @@ class ResumeState:
         """Called from EarlyStopping's ``on_train_begin``, after Keras reset it."""
         pending = getattr(self, "_pending", None)
         if pending:
-            for key, value in pending.items():
-                setattr(self.early, key, value)
+            compat.set_early_stopping_state(self.early, pending)
 
     @property
     def training_finished(self) -> bool:
