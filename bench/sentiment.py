@@ -4,17 +4,15 @@ Protocol: test = the lines whose 0-based index % 10 == 0 in each of rt-polarity.
 (1,068 sentences); the recipe carves its validation split from the rest. Quality target 0.80
 (published: Kim CNN-rand 76.1, CNN-non-static 81.5).
 
-The runs use ``recipes/rt-polarity.toml``, which reads the split as two CSV files (the task reads
-no label-less line files). ``python -m bench.sentiment --prepare [--source DIR]`` writes them
-where the recipe looks (``recipes/prepared/rt-polarity/``); the benchmark does the same first.
+The runs use ``recipes/rt-polarity.toml``, which reads the two shipped files as they are
+(``data.format = "lines"``, ``data.test_every = 10``). The hand-written reference reads the same
+split from two CSV files the benchmark writes into its work folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +48,6 @@ def write_rt_polarity_split(source: Path, folder: Path) -> tuple[Path, Path]:
             csv.writer(f).writerows([("text", "label"), *rows])
         paths.append(folder / fname)
     return paths[0], paths[1]
-
-
-def prepared_files() -> tuple[Path, Path]:
-    """Where ``recipes/rt-polarity.toml`` reads its train and test files."""
-    data = common.read_recipe(RECIPE)["data"]
-    return (common.RECIPES / data["train"]).resolve(), (common.RECIPES / data["test"]).resolve()
-
-
-def prepare(source: Path) -> tuple[Path, Path]:
-    """Write the split from the two files in ``source`` where the recipe reads it."""
-    train, test = prepared_files()
-    if train.parent != test.parent:
-        raise ValueError(f"recipes/{RECIPE}.toml: train and test must share one folder")
-    return write_rt_polarity_split(source, train.parent)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[int]]:
@@ -119,9 +103,9 @@ def run(args) -> dict[str, Any]:
     source = Path(args.data_root) / "sentiment" / "rt-polarity"
     work = Path(args.work) / "sentiment"
     work.mkdir(parents=True, exist_ok=True)
-    train_csv, test_csv = prepare(source)
-    recipe = f"recipes/{RECIPE}.toml"
-    commands = [f"python -m bench.sentiment --prepare --source {source}"]
+    train_csv, test_csv = write_rt_polarity_split(source, work / "reference-split")
+    recipe = common.recipe_file(RECIPE, source, work)
+    commands = []
     values, rss = [], []
 
     for seed in args.seeds:
@@ -224,34 +208,3 @@ def parts_note(runs: list[Path]) -> str:
         + " / ".join(f"{w:g}" for w in weights)
         + " chosen on validation"
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.sentiment --prepare [--source DIR]``: write the recipe's split files."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.sentiment",
-        description="Write the rt-polarity train/test CSV files recipes/rt-polarity.toml reads.",
-    )
-    parser.add_argument("--prepare", action="store_true", required=True)
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=SOURCE,
-        help="folder holding rt-polarity.pos and rt-polarity.neg (default: %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    missing = [n for n in ("rt-polarity.pos", "rt-polarity.neg") if not (args.source / n).is_file()]
-    if missing:
-        print(
-            f"Error: {args.source} has no {' or '.join(missing)}; pass --source with the folder "
-            "holding both files",
-            file=sys.stderr,
-        )
-        return 1
-    train, test = prepare(args.source)
-    print(f"wrote {train} and {test}; now run: rnn-recipes run recipes/{RECIPE}.toml")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -238,29 +238,3 @@ def test_recipe_file_retargets_a_copy_keeping_the_dataset_settings(tmp_path: Pat
     original["data"].pop("path")
     assert retargeted == original
     assert retargeted["data"]["test_regex"] == r"_[0-4]\.wav$"
-
-
-def test_prepare_writes_where_the_rt_polarity_recipe_reads(tmp_path: Path, monkeypatch):
-    from bench import sentiment
-
-    recipes = tmp_path / "recipes"
-    recipes.mkdir()
-    (recipes / "rt-polarity.toml").write_bytes((common.RECIPES / "rt-polarity.toml").read_bytes())
-    monkeypatch.setattr(common, "RECIPES", recipes)
-    src = tmp_path / "rt"
-    src.mkdir()
-    for name in ("rt-polarity.pos", "rt-polarity.neg"):
-        (src / name).write_bytes(b"one\ntwo\n")
-    assert sentiment.main(["--prepare", "--source", str(src)]) == 0
-    assert sorted(p.name for p in (recipes / "prepared" / "rt-polarity").iterdir()) == [
-        "test.csv",
-        "train.csv",
-    ]
-
-
-def test_prepare_without_the_source_files_is_one_error_line(tmp_path: Path, capsys):
-    from bench import sentiment
-
-    assert sentiment.main(["--prepare", "--source", str(tmp_path)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("Error: ") and "--source" in err[0]

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from bench import common
-from bench.sentiment import prepared_files, write_rt_polarity_split
 from rnn_recipes.config import load_config, tomllib  # tomli before Python 3.11
 from tests.conftest import REPO, invoke, require_shared
 
@@ -28,7 +27,7 @@ DATA = {
     "etth1-336-96": ("path", SHARED / "timeseries" / "ett" / "ETTh1.csv"),
     "daily-min-temperatures": ("path", SHARED / "timeseries" / "daily-min-temperatures.csv"),
     "fsdd": ("path", SHARED / "speech" / "fsdd" / "recordings"),
-    "rt-polarity": ("train", RECIPES / "prepared" / "rt-polarity" / "train.csv"),
+    "rt-polarity": ("path", SHARED / "sentiment" / "rt-polarity"),
 }
 # The keys that describe the recipe's own data and so are dropped by a new data source.
 DATASET_KEYS = {
@@ -79,16 +78,6 @@ def test_data_paths_point_where_the_comment_says(name: str):
     assert str(relative) in header(name)
 
 
-def test_rt_polarity_reads_the_files_the_prepare_step_writes():
-    train, test = prepared_files()
-    config = load_config(str(recipe("rt-polarity"))).config
-    assert (Path(config.data.train), Path(config.data.test)) == (train, test)
-    assert "python -m bench.sentiment --prepare" in header("rt-polarity")
-    # Generated from real data: never committed.
-    ignored = (REPO / ".gitignore").read_text().splitlines()
-    assert "recipes/prepared/" in ignored
-
-
 def test_imdb_loads_through_tfds_with_its_own_splits():
     config = load_config(str(recipe("imdb"))).config
     assert config.data.tfds == "imdb_reviews"
@@ -131,12 +120,10 @@ def located(name: str, *parts: str, tmp_path: Path) -> str:
 @pytest.mark.slow  # 25-90 s on a busy 2-core machine
 @pytest.mark.realdata
 def test_rt_polarity_recipe_runs_on_the_benchmark_split(tmp_path: Path):
-    source = require_shared("sentiment", "rt-polarity")
-    train, test = write_rt_polarity_split(source, tmp_path / "prepared")
+    file = located("rt-polarity", "sentiment", "rt-polarity", tmp_path=tmp_path)
     metrics = run_recipe(
-        recipe("rt-polarity"),
+        file,
         tmp_path / "run",
-        *("--set", f"data.train={train}", "--set", f"data.test={test}"),
         *("--set", "model.units=4", "--set", "model.embedding_dim=8"),
         *("--set", "model.max_tokens=2000", "--set", "model.nb_buckets=4096"),
         *("--set", "train.batch_size=256"),

@@ -159,3 +159,70 @@ def test_all_empty_text_column_is_refused_at_read_time(tmp_path: Path):
     path = write_csv(tmp_path / "a.csv", [("", "pos"), ("  ", "neg")], header=("text", "label"))
     with pytest.raises(RecipeError, match="column 'text' of .* is empty in every row"):
         read_texts(path)
+
+
+# --- line files (one file per class, one example per line: the rt-polarity layout) -------------
+
+
+def test_line_files_keep_the_order_and_number_the_lines_per_file(tmp_path: Path):
+    from rnn_recipes.data.text import read_line_files
+
+    (tmp_path / "x.pos").write_bytes("caf\xe9 au lait\n\n  fine  \nthird\n".encode("cp1252"))
+    (tmp_path / "x.neg").write_text("bad\nworse")  # no final newline
+    table = read_line_files(tmp_path, ["positive=x.pos", "negative=x.neg"], "cp1252")
+    assert table.texts == ["caf\xe9 au lait", "fine", "third", "bad", "worse"]
+    assert table.labels == ["positive"] * 3 + ["negative"] * 2
+    assert table.line_numbers == [0, 1, 2, 0, 1]  # blank lines are not counted
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [(["positive"], "is not LABEL=FILE"), (["positive=nope.pos"], "line file not found")],
+)
+def test_bad_line_file_items_are_one_clear_error(tmp_path: Path, files, message):
+    from rnn_recipes.data.text import read_line_files
+
+    with pytest.raises(RecipeError, match=message):
+        read_line_files(tmp_path, files)
+
+
+def test_a_sentiment_run_on_line_files_with_a_test_fold(tmp_path: Path):
+    from tests.conftest import TINY, invoke, make_reviews
+
+    rows = make_reviews(200)
+    for label, ext in (("positive", "pos"), ("negative", "neg")):
+        lines = [text for text, lab in rows if lab == label]
+        (tmp_path / f"r.{ext}").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    result = invoke(
+        "run",
+        "sentiment",
+        "--data",
+        tmp_path,
+        "--set",
+        'data.format="lines"',
+        "--set",
+        'data.line_files=["positive=r.pos", "negative=r.neg"]',
+        "--set",
+        "data.test_every=10",
+        "--set",
+        "data.test_fold=3",
+        *TINY,
+        "--epochs",
+        "1",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    counts = json.loads((out / "metrics.json").read_text())["counts"]
+    assert sum(counts["test"].values()) == 20  # lines 3, 13, ..., 93 of each 100-line file
+    assert sum(counts["train"].values()) + sum(counts["validation"].values()) == 180
+    bad = invoke(
+        "show",
+        "sentiment",
+        "--set",
+        'data.format="lines"',
+        "--set",
+        "data.path=x",
+    )
+    assert bad.exit_code == 2 and "data.line_files go together" in bad.stderr

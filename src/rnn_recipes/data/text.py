@@ -1,4 +1,5 @@
-"""Labelled text from files: CSV, TSV, JSON lines, or a folder with one sub-folder per class.
+"""Labelled text from files: CSV, TSV, JSON lines, a folder with one sub-folder per class, or
+line files (one file per class, one example per line, as rt-polarity ships).
 
 Everything comes back as two Python lists (texts, labels as strings); tasks turn them into
 ``tf.data`` pipelines. Every failure is a one-line :class:`RecipeError` naming the file and the fix.
@@ -20,7 +21,7 @@ from pathlib import Path
 from ..errors import RecipeError
 from .files import walk_files
 
-FORMATS = ("auto", "csv", "tsv", "jsonl", "folder")
+FORMATS = ("auto", "csv", "tsv", "jsonl", "folder", "lines")
 _BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -32,6 +33,8 @@ class TextTable:
     labels: list[str]
     source: str
     notes: list[str] = field(default_factory=list)  # lines for the run log, e.g. normalised labels
+    # For line files: each example's index among the non-empty lines of its file (fold rules).
+    line_numbers: list[int] | None = None
 
 
 # A label like "1.0" or "-2.00" is the integer written as a float: spreadsheets and pandas write
@@ -309,3 +312,40 @@ def _read_folder(path: Path, encoding: str, classes: list[str] | None = None) ->
     if not texts:
         raise RecipeError(f"{path} has class folders but no .txt files in them")
     return TextTable(texts, labels, str(path))
+
+
+def read_line_files(folder: str | Path, files: list[str], encoding: str = "utf-8") -> TextTable:
+    """One file per class, one example per non-empty line (the rt-polarity layout).
+
+    Args:
+        folder: the folder holding the files.
+        files: ``"LABEL=FILE"`` items, FILE relative to ``folder``; read in this order.
+        encoding: the files' encoding.
+
+    Returns:
+        The texts (lines, stripped), their labels, and each line's index among the non-empty
+        lines of its file (``line_numbers``), for rules such as "every 10th line is test".
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RecipeError(f'{folder} is not a folder; data.format = "lines" reads files in it')
+    texts: list[str] = []
+    labels: list[str] = []
+    numbers: list[int] = []
+    for item in files:
+        label, sep, name = item.partition("=")
+        label, name = label.strip(), name.strip()
+        if not (sep and label and name):
+            raise RecipeError(
+                f'data.line_files item {item!r} is not LABEL=FILE, e.g. "positive=rt-polarity.pos"'
+            )
+        path = folder / name
+        if not path.is_file():
+            raise RecipeError(f"line file not found: {path} (data.line_files: {item!r})")
+        lines = [x.strip() for x in _read_text(path, encoding).split("\n") if x.strip()]
+        if not lines:
+            raise RecipeError(f"line file {path} is empty")
+        texts += lines
+        labels += [label] * len(lines)
+        numbers += range(len(lines))
+    return TextTable(texts, labels, str(folder), line_numbers=numbers)

@@ -20,7 +20,12 @@ from ...errors import ConfigError
 # Keys whose values are file paths (made absolute against the file or folder that set them).
 PATH_KEYS = ("data.path", "data.train", "data.validation", "data.test", "data.tfds_data_dir")
 # Setting any "primary" source in a layer replaces the data source of the layers below it.
-SOURCE_GROUPS = {"data": (("path", "train", "tfds"), ("validation", "test"))}
+SOURCE_GROUPS = {
+    "data": (
+        ("path", "train", "tfds"),
+        ("validation", "test", "format", "line_files", "test_every", "test_fold"),
+    )
+}
 
 
 @dataclass
@@ -32,7 +37,14 @@ class DataConfig:
     tfds: str | None = None  # a TFDS dataset name, e.g. "imdb_reviews" (downloads on first use)
     tfds_data_dir: str | None = None  # where TFDS keeps its files (default ~/tensorflow_datasets)
     tfds_splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train, test]
-    format: Literal["auto", "csv", "tsv", "jsonl", "folder"] = "auto"  # auto: by extension
+    format: Literal["auto", "csv", "tsv", "jsonl", "folder", "lines"] = "auto"  # auto: by extension
+    # format "lines": data.path is a folder of one file per class, one example per line, named
+    # as "LABEL=FILE" items, e.g. ["positive=rt-polarity.pos", "negative=rt-polarity.neg"]
+    line_files: list[str] | None = None
+    # With line files: every test_every-th line of each file (0-based index % test_every ==
+    # test_fold) is the test split, the published folds of such corpora; 0: carve test_split.
+    test_every: int = 0
+    test_fold: int = 0
     text_column: str = "text"  # column (or JSON key) holding the text
     label_column: str = "label"  # column (or JSON key) holding the class label
     encoding: str = "utf-8"  # file encoding; old corpora are often cp1252 or latin-1
@@ -89,6 +101,19 @@ def validate(config: Config) -> None:
     if d.classes is not None and len(set(d.classes)) < 2:
         raise ConfigError("data.classes needs at least two distinct labels")
     require_fraction("data", d, ("validation_split", "test_split"), upper=0.5)
+    if (d.format == "lines") != bool(d.line_files):
+        raise ConfigError(
+            'data.format = "lines" and data.line_files go together: set both (line_files as '
+            '["LABEL=FILE", ...] in the folder data.path) or neither'
+        )
+    if d.format == "lines" and not d.path:
+        raise ConfigError('data.format = "lines" reads the folder data.path; set data.path')
+    if d.test_every < 0 or (d.test_every and not 0 <= d.test_fold < d.test_every):
+        raise ConfigError(
+            f"data.test_fold must be in [0, data.test_every={d.test_every}), got {d.test_fold}"
+        )
+    if d.test_every and d.format != "lines":
+        raise ConfigError('data.test_every needs data.format = "lines" (it counts lines per file)')
     if d.tfds and len(d.tfds_splits) not in (2, 3):
         raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
     require_at_least("model", m, ("units", "layers", "embedding_dim", "max_length"))

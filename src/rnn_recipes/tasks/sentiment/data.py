@@ -45,13 +45,22 @@ class Prepared(base.Prepared):
     splits: dict[str, Split]
 
 
+def _real(path: str):
+    return resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
+
+
 def _read(config: Config, path: str, need_label: bool = True, log=None) -> text_data.TextTable:
     """One labelled (or unlabelled) text file or folder, read with the run's data settings.
 
     ``log`` receives the reader's notes (labels it normalised, for example).
     """
     d = config.data
-    real = resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
+    real = _real(path)
+    if d.format == "lines":
+        table = text_data.read_line_files(real, d.line_files, d.encoding)
+        for line in table.notes if log else ():
+            log(line)
+        return table
     table = text_data.read_texts(
         real,
         d.format,
@@ -92,6 +101,17 @@ def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]]
             zip(["train", "test"] if len(loaded) == 2 else ["train", "validation", "test"], loaded)
         )
         source = f"TFDS {d.tfds}"
+    elif d.path and d.test_every:  # line files with a fixed test fold, validation carved below
+        table = text_data.read_line_files(_real(d.path), d.line_files, d.encoding)
+        is_test = [n % d.test_every == d.test_fold for n in table.line_numbers]
+        parts = {
+            name: (
+                [t for t, x in zip(table.texts, is_test) if x == want],
+                [lab for lab, x in zip(table.labels, is_test) if x == want],
+            )
+            for name, want in (("train", False), ("test", True))
+        }
+        source = table.source
     elif d.path:
         table = _read(config, d.path, log=log)
         idx = stratified_split(table.labels, [d.validation_split, d.test_split], seed)
