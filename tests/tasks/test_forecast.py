@@ -308,16 +308,14 @@ def test_quick_start_beats_repeat_last_in_time(tmp_path: Path):
 @pytest.mark.realdata
 def test_etth1_short_run_beats_repeat_last(tmp_path: Path):
     """The standard ETTh1 split, horizon 24, a couple of epochs: must beat repeat-last."""
-    path = require_shared("timeseries", "ett", "ETTh1.csv")
+    from bench.common import recipe_file
+
+    recipe = recipe_file("etth1-336-96", require_shared("timeseries", "ett", "ETTh1.csv"), tmp_path)
     out = tmp_path / "run"
     started = time.perf_counter()
     result = invoke(
         "run",
-        "forecast",
-        "--data",
-        path,
-        "--set",
-        "data.split=[8640, 2880, 2880]",
+        recipe,  # the standard split comes from the recipe
         "--set",
         "model.lookback=96",
         "--set",

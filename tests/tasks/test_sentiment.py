@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.sentiment import write_rt_polarity_split
 from rnn_recipes.config import load_config
 from rnn_recipes.tasks import classification
 from rnn_recipes.tasks.sentiment import data as sentiment_data
@@ -152,17 +151,14 @@ def test_tfds_missing_dataset_is_one_clear_line(tmp_path: Path):
 @pytest.mark.slow
 def test_rt_polarity_short_run(tmp_path: Path):
     """Two epochs of a small model on the real sentence polarity data: well above chance."""
-    source = require_shared("sentiment", "rt-polarity")
-    train, test = write_rt_polarity_split(source, tmp_path)
+    from bench.common import recipe_file
+
+    recipe = recipe_file("rt-polarity", require_shared("sentiment", "rt-polarity"), tmp_path)
     out = tmp_path / "run"
     started = time.perf_counter()
     result = invoke(
         "run",
-        "sentiment",
-        "--set",
-        f"data.train={train}",
-        "--set",
-        f"data.test={test}",
+        recipe,  # the shipped files and the every-10th-line test split come from the recipe
         "--set",
         "model.units=32",
         "--set",

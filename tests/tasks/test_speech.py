@@ -535,20 +535,14 @@ def test_quick_start_demo_finishes_and_beats_chance(tmp_path: Path):
 @pytest.mark.realdata
 def test_fsdd_short_run(tmp_path: Path):
     """A few epochs of a small model on FSDD's official split (index 0-4 test): >= 0.80."""
-    folder = require_shared("speech", "fsdd", "recordings")
+    from bench.common import recipe_file
+
+    recipe = recipe_file("fsdd", require_shared("speech", "fsdd", "recordings"), tmp_path)
     out = tmp_path / "run"
     started = time.perf_counter()
     result = invoke(
         "run",
-        "speech",
-        "--data",
-        folder,
-        "--set",
-        r"data.label_regex=^(?P<label>\d)_(?P<speaker>[a-z]+)_\d+\.wav$",
-        "--set",
-        r"data.test_regex=_[0-4]\.wav$",
-        "--set",
-        "data.sample_rate=8000",
+        recipe,  # file names, the official split and the sample rate come from the recipe
         "--set",
         "model.units=32",
         "--set",
