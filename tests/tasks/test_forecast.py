@@ -178,6 +178,21 @@ def test_type3_schedule_and_its_callback():
     assert forecast_model.callbacks(cfg) == []
 
 
+def test_type3_schedule_continues_from_a_resumed_epoch(tmp_path: Path):
+    """--resume fits from initial_epoch = the checkpoint's epoch: epoch 6 (index 5) trains at
+    0.8**2 of the base rate, not at the base rate a restarted count would give."""
+    stamps, values = make_series(400)
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    cfg = _config(path)
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
+    model = forecast_model.build_model(cfg, data.spec)
+    forecast_model.compile_model(model, cfg)
+    x, y = data.windows("validation")
+    model.fit(x, y, epochs=6, initial_epoch=5, callbacks=forecast_model.callbacks(cfg), verbose=0)
+    rate = float(np.asarray(model.optimizer.learning_rate))
+    assert rate == pytest.approx(cfg.train.learning_rate * 0.8**2)
+
+
 def test_batch_is_halved_on_short_series_and_logged(tmp_path: Path):
     """An epoch keeps >= 30 steps: 256 stays for ETTh1's 8209 windows, 2490 windows get 64."""
     assert forecast_data.train_batch(256, 8209) == 256
