@@ -97,8 +97,9 @@ def test_linear_baseline_recovers_an_exact_linear_rule():
 
 
 def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
-    """Stacked LSTM, uneven segments: at initialisation the output is RevIN + the fitted skip
-    exactly (the RNN branch starts at zero), and the layer survives a save/load round trip."""
+    """Stacked LSTM, uneven segments, the optional least-squares skip (off by default since
+    issue 12): at initialisation the output is RevIN + the fitted skip exactly (the RNN branch
+    starts at zero), and the layer survives a save/load round trip."""
     import keras
 
     stamps, values = make_series(400)
@@ -110,6 +111,8 @@ def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
         "model.segment_length=10",  # 48 = 4 x 10 + 8 padded; 12 = 10 + 2 cut
         'data.target_columns=["a", "b"]',
         'data.input_columns=["a", "b", "cov"]',
+        "model.linear_skip=true",
+        "model.linear_init=true",
     )
     data = forecast_data.make_datasets(cfg, log=lambda *_: None)
     model = forecast_model.build_model(cfg, data.spec)
@@ -123,7 +126,7 @@ def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
     kernel, bias = layer.skip.get_weights()
     mean = x.mean(axis=1, keepdims=True)
     std = np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
-    norm = (x - mean) / std  # gamma 1, beta 0 at initialisation
+    norm = (x - mean) / std  # RevIN without learned scale/shift
     expected = np.einsum("blc,lh->bhc", norm, kernel) + bias[None, :, None]
     expected = (expected * std + mean)[:, :, :2]
     np.testing.assert_allclose(got, expected, atol=1e-4)
@@ -131,6 +134,75 @@ def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(again.predict(x, verbose=0), got, atol=1e-5)
+
+
+def test_default_model_is_segrnn_without_skip_or_revin_affine(tmp_path: Path):
+    """Issue 12: no linear skip, no RevIN gamma/beta, N(0, 1) decoder queries by default; the
+    skip, when on without linear_init, starts at zero (the forecast is the RNN's)."""
+    stamps, values = make_series(400)
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    cfg = _config(path)
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
+    layer = forecast_model.build_model(cfg, data.spec).get_layer("segrnn")
+    names = {w.path.split("/")[-1] for w in layer.weights}
+    assert layer.skip is None and not {"gamma", "beta", "kernel_skip"} & names
+    assert not any("linear_skip" in w.path for w in layer.weights)
+    assert 0.8 < float(np.std(layer.position.numpy())) < 1.2  # Keras' default would be 0.05
+
+    cfg = _config(path, "model.linear_skip=true")
+    model = forecast_model.build_model(cfg, data.spec)
+    forecast_model.initialize(model, cfg, data)
+    kernel, _ = model.get_layer("segrnn").skip.get_weights()
+    assert not kernel.any()
+
+
+def test_layers_saved_before_revin_affine_keep_their_scale_and_shift():
+    """A model.keras saved before issue 12 has no revin_affine key and gamma/beta weights."""
+    from rnn_recipes.tasks.forecast.layers import SegRNN
+
+    config = SegRNN(lookback=48, horizon=12, channels=2, targets=2).get_config()
+    del config["revin_affine"]
+    assert SegRNN.from_config(config).revin_affine is True
+
+
+def test_type3_schedule_and_its_callback():
+    """Base rate for epochs 0-3, then x0.8 per epoch; "constant" adds no callback."""
+    from rnn_recipes.tasks.forecast.config import Config
+
+    cfg = Config()
+    cfg.train.learning_rate = 0.01
+    (scheduler,) = forecast_model.callbacks(cfg)
+    rates = [scheduler.schedule(epoch, 0.0) for epoch in range(6)]
+    assert rates == pytest.approx([0.01, 0.01, 0.01, 0.01, 0.008, 0.0064])
+    cfg.train.lr_schedule = "constant"
+    assert forecast_model.callbacks(cfg) == []
+
+
+def test_type3_schedule_continues_from_a_resumed_epoch(tmp_path: Path):
+    """--resume fits from initial_epoch = the checkpoint's epoch: epoch 6 (index 5) trains at
+    0.8**2 of the base rate, not at the base rate a restarted count would give."""
+    stamps, values = make_series(400)
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    cfg = _config(path)
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
+    model = forecast_model.build_model(cfg, data.spec)
+    forecast_model.compile_model(model, cfg)
+    x, y = data.windows("validation")
+    model.fit(x, y, epochs=6, initial_epoch=5, callbacks=forecast_model.callbacks(cfg), verbose=0)
+    rate = float(np.asarray(model.optimizer.learning_rate))
+    assert rate == pytest.approx(cfg.train.learning_rate * 0.8**2)
+
+
+def test_batch_is_halved_on_short_series_and_logged(tmp_path: Path):
+    """An epoch keeps >= 30 steps: 256 stays for ETTh1's 8209 windows, 2490 windows get 64."""
+    assert forecast_data.train_batch(256, 8209) == 256
+    assert forecast_data.train_batch(256, 2490) == 64
+    assert forecast_data.train_batch(256, 10) == 16
+    stamps, values = make_series(400)
+    path = write_series(tmp_path / "s.csv", stamps, values)
+    lines: list[str] = []
+    forecast_data.make_datasets(_config(path, "train.batch_size=256"), log=lines.append)
+    assert any("batch size 16 instead of 256" in line for line in lines), lines
 
 
 # --- a tiny end-to-end run shared by the tests below -------------------------------------------
@@ -189,6 +261,10 @@ def test_run_folder_and_metrics(tiny_run):
         assert len(block["per_column"]["a"]["per_step"]["original_mae"]) == HORIZON
     assert test["baselines"]["seasonal_naive"]["season"] == 24  # inferred: hourly
     assert set(test["beats"]) == {"repeat_last", "seasonal_naive", "linear"}
+    # Issue 12: the least-squares map in RevIN space on the same windows, and the gain over it.
+    part = test["linear_map"]
+    assert part["revin"] is True and part["mse"] > 0 and part["validation_mse"] > 0
+    assert part["gain"] == pytest.approx(1 - test["mse"] / part["mse"], rel=1e-4)
     assert metrics["data"]["frequency"] == "1h" and metrics["data"]["season"] == 24
     assert metrics["data"]["split_rows"]["test"] == [480, 600]
     assert metrics["train"]["seconds"] > 0 and metrics["train"]["examples_per_second"] > 0

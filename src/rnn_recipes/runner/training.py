@@ -98,7 +98,13 @@ def train(
         result.best_epoch = int(state.best_epoch.numpy()) + 1
     else:
         log(f"Training for up to {t.epochs} epochs (early stopping patience {t.patience})")
-        callbacks = [timer, *cb.records(work, resume), early, Checkpointer(state, t.epochs)]
+        callbacks = [
+            timer,
+            *cb.records(work, resume),
+            *task.callbacks(cfg),  # e.g. a learning-rate schedule
+            early,
+            Checkpointer(state, t.epochs),  # last: it saves what the others left
+        ]
         started = time.perf_counter()
         history = _fit(model, data, strategy, done, t, role, log, callbacks)
         result.seconds = time.perf_counter() - started

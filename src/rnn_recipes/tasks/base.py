@@ -105,6 +105,14 @@ class Task(abc.ABC):
     def compile_model(self, model, config: Any) -> None:
         """Compile ``model`` with the task's optimizer, loss and metrics."""
 
+    def callbacks(self, config: Any) -> list:
+        """Extra Keras callbacks for training, e.g. a learning-rate schedule (default: none).
+
+        The runner puts them after its records and before early stopping and the checkpointer.
+        Keras hands them the absolute epoch index, so they resume with ``--resume``.
+        """
+        return []
+
     def after_training(self, config: Any, data: Prepared, model, log: Log = print) -> dict | None:
         """Settle what training does not learn, before the test evaluation (default: nothing).
 

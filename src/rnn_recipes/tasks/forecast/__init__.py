@@ -12,7 +12,9 @@ long horizons:
   embedded by a dense layer, so the RNN runs ``lookback / segment_length`` steps, not ``lookback``;
 * parallel multi-step decoding: one RNN step per output segment, all at once, started from the
   encoder's final state and told which segment (and channel) to produce by learnt embeddings;
-* a residual linear map from the lookback to the horizon (the strong linear baseline, built in).
+* no linear skip by default (``model.linear_skip``): started at its least-squares fit it made the
+  RNN redundant (best epoch always the first); trained with MAE and SegRNN's decaying learning
+  rate, the RNN alone keeps learning and beats the least-squares linear map.
 
 Every run reports the test MSE/MAE next to three baselines computed on the same windows
 (repeat-last value, seasonal naive, a per-channel linear model), so you can see whether the RNN
@@ -84,6 +86,11 @@ class ForecastTask(Task):
         from . import model as _model
 
         _model.compile_model(model, config)
+
+    def callbacks(self, config: Config) -> list:
+        from . import model as _model
+
+        return _model.callbacks(config)
 
     def evaluate(self, config: Config, data: Prepared, model: keras.Model) -> dict[str, Any]:
         from . import baselines

@@ -1,7 +1,8 @@
 """Forecast baselines and metrics: repeat-last, seasonal naive, a linear model, error blocks.
 
 Every run reports the model's test errors next to these on identical windows, so you can see
-whether the RNN earns its keep. The ridge fit here also starts the model's linear skip.
+whether the RNN earns its keep. ``test.linear_map`` adds the least-squares map in the model's
+RevIN space (the optional linear skip's start) with the model's gain over it.
 """
 
 from __future__ import annotations
@@ -154,6 +155,43 @@ def linear_baseline(data: Prepared) -> tuple[list[np.ndarray], list[float]]:
     return data.linear
 
 
+def apply_shared_linear(
+    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, targets: int, revin: bool
+) -> np.ndarray:
+    """One lookback -> horizon map shared by the targets, applied per window and channel in the
+    RevIN space when ``revin`` (normalized by the window's own mean and spread, then undone)."""
+    out = []
+    for j in range(targets):
+        xj = x[:, :, j].astype(np.float64)
+        mean, std = 0.0, 1.0
+        if revin:
+            mean = xj.mean(axis=1, keepdims=True)
+            std = np.sqrt(xj.var(axis=1, keepdims=True) + 1e-5)
+        out.append(((xj - mean) / std @ kernel + bias) * std + mean)
+    return np.stack(out, axis=2)
+
+
+def linear_part(config: Config, data: Prepared, test: tuple[np.ndarray, np.ndarray]):
+    """The least-squares linear map in the model's normalized space (the map the old linear
+    skip started from), on the validation and test windows: what the RNN must beat to earn
+    its place. Not a baseline of ``evaluate`` (the export does not carry it)."""
+    from .model import fit_skip  # model imports this module
+
+    k, revin = len(data.targets), config.model.revin
+    kernel, bias = fit_skip(data, revin)
+    xv, yv = data.windows("validation")
+    x, y = test
+    val = apply_shared_linear(xv, kernel, bias, k, revin)
+    pred = apply_shared_linear(x, kernel, bias, k, revin)
+    err = pred - y
+    return {
+        "mse": _r(np.mean(err**2)),
+        "mae": _r(np.mean(np.abs(err))),
+        "validation_mse": _r(np.mean((val - yv) ** 2)),
+        "revin": revin,
+    }
+
+
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     """Test metrics of the model and of the baselines, on identical windows."""
     k, m = len(data.targets), config.model
@@ -181,6 +219,9 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     test["targets"] = data.targets
     test["baselines"] = baselines
     test["beats"] = {name: test["mse"] < b["mse"] for name, b in baselines.items() if "mse" in b}
+    part = linear_part(config, data, (x, y))
+    part["gain"] = _r(1 - test["mse"] / part["mse"])  # > 0: the model beats its linear map
+    test["linear_map"] = part
     return test
 
 
@@ -192,7 +233,9 @@ def summary(test: dict[str, Any]) -> str:
             parts.append(f"{name.replace('_', '-')} {b['mse']:.4f}")
     beaten = [n.replace("_", "-") for n, won in test["beats"].items() if won]
     verdict = f"beats {', '.join(beaten)}" if beaten else "beats no baseline"
+    part = test.get("linear_map")
+    linear = f"; least-squares map (RevIN) {part['mse']:.4f}" if part else ""
     return (
         f"MSE {test['mse']:.4f}, MAE {test['mae']:.4f} (scaled) on {test['windows']} windows; "
-        f"baseline MSE: {', '.join(parts)}; {verdict}"
+        f"baseline MSE: {', '.join(parts)}; {verdict}{linear}"
     )

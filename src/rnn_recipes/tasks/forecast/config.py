@@ -51,10 +51,13 @@ class ModelConfig:
     segment_length: int = 48  # steps per patch: the RNN runs lookback/48 = 7 steps, not 336
     dropout: float = 0.5  # before the output projection; long-horizon models overfit easily
     revin: bool = True  # per-window normalization: robust to level shifts between splits
-    linear_skip: bool = True  # residual linear lookback->horizon map: the RNN learns the rest
-    # Start the linear skip at its least-squares fit (and the RNN branch at zero), so training
-    # begins where the linear baseline ends instead of rediscovering it.
-    linear_init: bool = True
+    # Residual linear lookback->horizon map, off: started at its least-squares fit it left the
+    # RNN nothing that generalises (best epoch always 1 on ETTh1); learned from zero it adds
+    # weights that overfit. With it on, it starts at zero.
+    linear_skip: bool = False
+    # With linear_skip on: start it at its least-squares fit (and the RNN branch at zero), the
+    # behaviour before 0.x; off starts it at zero and learns it with the RNN.
+    linear_init: bool = False
     # Cross-channel term on the encoder states (zero at start). "auto": on only when there are
     # covariates, which a purely channel-independent model could not use; off for M and S,
     # where channel independence generalises best.
@@ -65,10 +68,19 @@ class ModelConfig:
 class ForecastTrainConfig(TrainConfig):
     """Training settings; the shared ones with defaults suited to forecasting windows."""
 
-    epochs: int = 20  # an upper bound; early stopping usually ends the run sooner
-    batch_size: int = 128  # windows overlap heavily, so big batches lose little and run faster
-    patience: int = 3  # validation loss of long-horizon models plateaus early
-    loss: Literal["mse", "mae"] = "mse"  # MSE is what the literature reports; MAE resists spikes
+    epochs: int = 15  # an upper bound; with the type3 decay the rate is 4 % of its base by 15
+    # SegRNN's value; lowered (halved) when an epoch would have fewer than 30 steps, logged.
+    batch_size: int = 256
+    patience: int = 5  # the MAE-trained RNN improves slowly but steadily on validation
+    clipnorm: float = 0.0  # no clipping, as in SegRNN: the segment RNN runs few steps
+    # MAE trains better even when scored by MSE (SegRNN's loss; measured on ETTh1 validation);
+    # "mse" is allowed.
+    loss: Literal["mse", "mae"] = "mae"
+    # Early stopping watches validation MSE, the reported figure ("loss" watches the training
+    # loss's validation value, MAE by default).
+    monitor: Literal["loss", "mse"] = "mse"
+    # "type3" (SegRNN's): the base rate for 4 epochs, then x0.8 per epoch; "constant": no decay.
+    lr_schedule: Literal["type3", "constant"] = "type3"
 
 
 @dataclass
@@ -102,9 +114,4 @@ def validate(config: Config) -> None:
         names = getattr(d, key)
         if names is not None and len(set(names)) != len(names):
             raise ConfigError(f"data.{key} lists a column twice: {names}")
-    if t.monitor != "loss":
-        raise ConfigError(
-            f'train.monitor must be "loss" for forecasting (got "{t.monitor}"): early '
-            "stopping watches the validation loss"
-        )
     validate_train(t)

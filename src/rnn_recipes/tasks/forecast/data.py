@@ -73,6 +73,17 @@ def load_table(config: Config, path: str, what: str = "data file"):
     return table, inputs, targets, values
 
 
+MIN_STEPS = 30  # optimizer steps an epoch should keep: fewer and the decay outruns learning
+
+
+def train_batch(batch_size: int, windows: int) -> int:
+    """``batch_size``, halved (not below 16) while an epoch would have < MIN_STEPS steps."""
+    batch = batch_size
+    while batch > 16 and windows < MIN_STEPS * batch:
+        batch //= 2
+    return batch
+
+
 def make_datasets(config: Config, log=print) -> Prepared:
     """Read and check the series, split it, fit the scaler on train, build the window pipelines."""
     d, m, t = config.data, config.model, config.train
@@ -112,6 +123,13 @@ def make_datasets(config: Config, log=print) -> Prepared:
             f"{plan.windows(name):>6} windows of {m.lookback} + {m.horizon}"
         )
 
+    batch = train_batch(t.batch_size, plan.windows("train"))
+    if batch != t.batch_size:
+        log(
+            f"  batch size {batch} instead of {t.batch_size}: {plan.windows('train')} training "
+            f"windows would give fewer than {MIN_STEPS} steps per epoch"
+        )
+
     def pipeline(name: str):
         return series_data.window_dataset(
             scaled,
@@ -119,7 +137,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
             m.lookback,
             m.horizon,
             len(targets),
-            t.batch_size if name == "train" else max(t.batch_size, 256),
+            batch if name == "train" else max(t.batch_size, 256),
             shuffle=name == "train",
             seed=t.seed,
         )

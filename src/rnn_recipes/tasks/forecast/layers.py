@@ -1,5 +1,5 @@
 """The SegRNN layer of the forecast task (Lin et al. 2023, "SegRNN: Segment Recurrent Neural
-Network for Long-Term Time Series Forecasting"), with RevIN and a residual linear skip.
+Network for Long-Term Time Series Forecasting"), with RevIN and an optional residual linear skip.
 
 This module imports Keras when it is imported (the layer class must exist to be registered); the
 task imports it only when it builds or loads a model. To reload a forecast run's ``model.keras``
@@ -19,7 +19,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="rnn_recipes")
 class SegRNN(keras.layers.Layer):
-    """RevIN + channel-independent segment RNN + parallel decoding + linear skip.
+    """RevIN + channel-independent segment RNN + parallel decoding (+ optional linear skip).
 
     Input ``[batch, lookback, channels]`` (z-scored), output ``[batch, horizon, targets]``
     where the targets are the first ``targets`` channels.
@@ -37,8 +37,9 @@ class SegRNN(keras.layers.Layer):
         segment_length: int = 48,
         dropout: float = 0.5,
         revin: bool = True,
-        linear_skip: bool = True,
+        linear_skip: bool = False,
         mix_channels: bool = False,
+        revin_affine: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -48,6 +49,8 @@ class SegRNN(keras.layers.Layer):
         self.segment_length, self.dropout_rate = segment_length, dropout
         self.revin, self.linear_skip = revin, linear_skip
         self.mix_channels = mix_channels
+        # SegRNN's RevIN has no learned scale/shift; the option loads models saved before.
+        self.revin_affine = revin_affine
         w = segment_length
         self.n_in = -(-lookback // w)  # input segments (the oldest is zero-padded if short)
         self.n_out = -(-horizon // w)  # output segments (the last is cut to the horizon)
@@ -60,7 +63,12 @@ class SegRNN(keras.layers.Layer):
         ]
         self.drop = keras.layers.Dropout(dropout)
         self.project = keras.layers.Dense(w, name="segment_projection")
-        self.skip = keras.layers.Dense(horizon, name="linear_skip") if linear_skip else None
+        # Starts at zero (the forecast is the RNN's) unless initialize() sets its LS fit.
+        self.skip = (
+            keras.layers.Dense(horizon, kernel_initializer="zeros", name="linear_skip")
+            if linear_skip
+            else None
+        )
         # Zero-initialised: training starts channel-independent and learns what to share.
         self.mix = (
             keras.layers.Dense(
@@ -72,13 +80,19 @@ class SegRNN(keras.layers.Layer):
 
     def build(self, input_shape):
         half = self.units // 2
+        # N(0, 1) like SegRNN's torch.randn: Keras' "random_normal" (std 0.05) makes the
+        # decoder queries nearly identical at the start.
         self.position = self.add_weight(
-            shape=(self.n_out, self.units - half), initializer="random_normal", name="position"
+            shape=(self.n_out, self.units - half),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="position",
         )
         self.channel = self.add_weight(
-            shape=(self.channels, half), initializer="random_normal", name="channel"
+            shape=(self.channels, half),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="channel",
         )
-        if self.revin:
+        if self.revin and self.revin_affine:
             self.gamma = self.add_weight(shape=(self.channels,), initializer="ones", name="gamma")
             self.beta = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta")
         w, n = self.segment_length, self.n_in
@@ -96,7 +110,9 @@ class SegRNN(keras.layers.Layer):
         if self.revin:
             mean = ops.mean(x, axis=1, keepdims=True)
             std = ops.sqrt(ops.var(x, axis=1, keepdims=True) + 1e-5)
-            x = (x - mean) / std * self.gamma + self.beta
+            x = (x - mean) / std
+            if self.revin_affine:
+                x = x * self.gamma + self.beta
         series = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, lb))  # [b*c, lookback]
         pad = self.n_in * w - lb
         padded = ops.pad(series, ((0, 0), (pad, 0))) if pad else series
@@ -137,9 +153,15 @@ class SegRNN(keras.layers.Layer):
         y = ops.transpose(ops.reshape(y, (-1, c, h)), (0, 2, 1))[:, :, : self.targets]
         if self.revin:
             t = self.targets
-            y = (y - self.beta[:t]) / (self.gamma[:t] + 1e-10)
+            if self.revin_affine:
+                y = (y - self.beta[:t]) / (self.gamma[:t] + 1e-10)
             y = y * std[:, :, :t] + mean[:, :, :t]
         return y
+
+    @classmethod
+    def from_config(cls, config):
+        # Models saved before revin_affine existed had the learned RevIN scale/shift.
+        return cls(**{"revin_affine": True, **config})
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.horizon, self.targets)
@@ -159,4 +181,5 @@ class SegRNN(keras.layers.Layer):
             "revin": self.revin,
             "linear_skip": self.linear_skip,
             "mix_channels": self.mix_channels,
+            "revin_affine": self.revin_affine,
         }

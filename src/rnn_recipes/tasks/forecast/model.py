@@ -1,7 +1,9 @@
 """The forecast model: scaled windows -> SegRNN -> scaled forecasts; scaling for export.
 
-Built from explicit sizes (:class:`.data.Spec`); :func:`initialize` then starts the linear skip
-at its least-squares fit on the training windows (and the RNN branch at zero).
+Built from explicit sizes (:class:`.data.Spec`); with ``model.linear_skip`` and
+``model.linear_init`` on, :func:`initialize` starts the linear skip at its least-squares fit on the
+training windows (and the RNN branch at zero). :func:`fit_skip` is also the "linear (RevIN)"
+baseline of metrics.json.
 """
 
 from __future__ import annotations
@@ -87,13 +89,28 @@ def fit_skip(data: Prepared, revin: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compile_model(model, config: Config) -> None:
+    """Adam on ``train.loss``; MSE and MAE as metrics (early stopping watches ``val_mse``)."""
     t = config.train
-    other = "mae" if t.loss == "mse" else "mse"
     model.compile(
         optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=t.clipnorm or None),
         loss=t.loss,
-        metrics=[other],
+        metrics=["mse", "mae"],
     )
+
+
+def type3_rate(base: float, epoch: int) -> float:
+    """SegRNN's "type3" schedule: ``base`` for epochs 0-3, then x0.8 per epoch (0-based)."""
+    return base * 0.8 ** max(0, epoch - 3)
+
+
+def callbacks(config: Config) -> list:
+    """The learning-rate schedule. Keras passes the absolute epoch index, so a resumed run
+    continues the decay where its checkpoint left it."""
+    t = config.train
+    if t.lr_schedule == "constant":
+        return []
+    base = t.learning_rate
+    return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: type3_rate(base, epoch))]
 
 
 def end_to_end_model(config: Config, data: Prepared, model):
