@@ -87,3 +87,17 @@ def test_op_determinism_is_scoped_to_the_run():
     with compat.op_determinism(True):
         assert tf_config.is_op_determinism_enabled()
     assert not tf_config.is_op_determinism_enabled()
+
+
+def test_using_the_library_leaves_stderr_alone():
+    # Only the command line filters TensorFlow's native log lines; a library caller's fd 2
+    # stays the file it was.
+    code = (
+        "import os\n"
+        "before = os.fstat(2).st_ino\n"
+        "from rnn_recipes._lazy import tf\n"
+        "tf.constant(1)\n"
+        "print(before == os.fstat(2).st_ino)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "True", proc.stderr[-2000:]

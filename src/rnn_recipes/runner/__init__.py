@@ -127,7 +127,7 @@ def run(
         )
     digest = fingerprint(data_paths(resolved))
     if resume:
-        folder = RunFolder.reopen(Path(output), recipe=resolved.name)
+        folder = RunFolder.reopen(Path(output))
         if folder.marker().get("data_fingerprint") not in (None, digest):
             folder.release()
             raise RecipeError(
@@ -269,7 +269,7 @@ def _run_in(
         metrics = artifacts.metrics_record(resolved, data, trained, test, strategy, role)
         metrics.update(task.run_info(cfg, data))  # extra top-level sections, if the task has any
         metrics.update(after)
-        artifacts.write(resolved, data, model, metrics, work, log)
+        artifacts.write(resolved, data, model, trained, metrics, work, log)
     return metrics
 
 

@@ -77,7 +77,7 @@ def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role)
     }
 
 
-def write(resolved, data, model, metrics: dict, work: Path, log) -> None:
+def write(resolved, data, model, trained: Trained, metrics: dict, work: Path, log) -> None:
     """model.keras, saved_model/, plots/ and, last, metrics.json."""
     cfg, task = resolved.config, resolved.task
     log("Exporting model.keras and saved_model/")
@@ -90,12 +90,6 @@ def write(resolved, data, model, metrics: dict, work: Path, log) -> None:
 
     plots = work / "plots"
     plots.mkdir(exist_ok=True)  # a resumed run may find it from a failed attempt
-    report.plot_learning_curves(metrics_history(work), plots / "learning_curves.png")
+    report.plot_learning_curves(trained.history, plots / "learning_curves.png")
     task.plots(cfg, data, metrics, plots)
     report.write_json(work / "metrics.json", metrics)
-
-
-def metrics_history(work: Path) -> dict[str, list[float]]:
-    from .training import read_history
-
-    return read_history(work / "history.csv")

@@ -67,6 +67,7 @@ class ResumeState:
         self.best_weights = [
             tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False) for w in model.weights
         ]
+        self._restored_early_stopping: dict | None = None  # set by restore(), used on train begin
         self.checkpoint = tf.train.Checkpoint(
             model=model,
             optimizer=model.optimizer,
@@ -153,7 +154,7 @@ class ResumeState:
             gc.collect()  # else TensorFlow's restore bookkeeping complains at interpreter exit
             if skipped:
                 log(f"Checkpoint {', '.join(skipped)} is damaged; using {Path(prefix).name}")
-            self._restore_early_stopping()
+            self._remember_early_stopping()
             return int(self.epoch.numpy())
         if skipped:
             raise RecipeError(
@@ -162,9 +163,9 @@ class ResumeState:
             )
         return 0
 
-    def _restore_early_stopping(self) -> None:
-        """Give EarlyStopping the state it had; it must run after its ``on_train_begin``."""
-        self._pending = {
+    def _remember_early_stopping(self) -> None:
+        """Keep the restored early-stopping state until Keras has reset the callback."""
+        self._restored_early_stopping = {
             "best": float(self.best.numpy()) if bool(self.has_best.numpy()) else None,
             "best_epoch": int(self.best_epoch.numpy()),
             "wait": int(self.wait.numpy()),
@@ -177,9 +178,8 @@ class ResumeState:
 
     def apply_early_stopping(self) -> None:
         """Called from EarlyStopping's ``on_train_begin``, after Keras reset it."""
-        pending = getattr(self, "_pending", None)
-        if pending:
-            compat.set_early_stopping_state(self.early, pending)
+        if self._restored_early_stopping is not None:
+            compat.set_early_stopping_state(self.early, self._restored_early_stopping)
 
     @property
     def training_finished(self) -> bool:

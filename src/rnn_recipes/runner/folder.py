@@ -250,8 +250,12 @@ class RunFolder:
         self.release()
 
     @classmethod
-    def reopen(cls, output: Path, recipe: str | None = None) -> RunFolder:
-        """Lock the partial folder of an interrupted run for ``--resume``."""
+    def reopen(cls, output: Path) -> RunFolder:
+        """Lock the partial folder of an interrupted run for ``--resume``.
+
+        Which recipe may resume it is checked where the user's recipe is known
+        (:func:`rnn_recipes.runner.resume_config`).
+        """
         out = resolve_output(output)
         run = cls(out, created_here=False)
         work = run.work
@@ -269,12 +273,6 @@ class RunFolder:
             raise RecipeError(
                 f"{out} exists, so the resumed run could not be put there; move it away (the "
                 f"interrupted run is safe in {work.name}) and run --resume again"
-            )
-        marker = read_marker(work)
-        if recipe is not None and marker.get("recipe") not in (None, recipe):
-            raise RecipeError(
-                f"{out} is an interrupted '{marker['recipe']}' run, not '{recipe}'; resume it "
-                f"with: rnn-recipes run {marker['recipe']} --resume --output {output}"
             )
         run._lock_fd = run._try_lock(work)
         if run._lock_fd is None:
