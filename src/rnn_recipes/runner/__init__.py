@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
@@ -262,6 +263,8 @@ def _run_in(
     with compat.op_determinism(t.deterministic):
         log("Loading data")
         data = task.make_datasets(cfg, log)
+        if role.chief:
+            _record_config(resolved, work)
         trained = training.train(resolved, work, data, strategy, log, resume, role)
         if not role.chief:
             return {}
@@ -271,6 +274,17 @@ def _run_in(
         metrics.update(after)
         artifacts.write(resolved, data, model, trained, metrics, work, log)
     return metrics
+
+
+def _record_config(resolved: Resolved, work: Path) -> None:
+    """Rewrite config.toml when reading the data filled in settings left to it (forecast's
+    lookback, segment length and season at 0): predict, evaluate and --resume read them back."""
+    path = work / "config.toml"
+    text = resolved.to_toml()
+    if path.read_text(encoding="utf-8") != text:
+        tmp = path.with_suffix(".toml.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------

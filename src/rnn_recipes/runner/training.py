@@ -100,8 +100,10 @@ def train(
         log(f"Training for up to {t.epochs} epochs (early stopping patience {t.patience})")
         callbacks = [
             timer,
+            # Before the records: a learning-rate schedule adds `learning_rate` to the epoch's
+            # logs, and history.csv keeps it only if it is there when the logger writes.
+            *task.callbacks(cfg),
             *cb.records(work, resume),
-            *task.callbacks(cfg),  # e.g. a learning-rate schedule
             early,
             Checkpointer(state, t.epochs),  # last: it saves what the others left
         ]

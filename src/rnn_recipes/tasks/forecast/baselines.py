@@ -56,6 +56,21 @@ def seasonal_naive(x: np.ndarray, horizon: int, targets: int, season: int) -> np
     return x[:, idx, :targets]
 
 
+def seasonal_naive_from_series(
+    series: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, targets: int, season: int
+) -> np.ndarray:
+    """Seasonal naive read from the whole series, for seasons longer than the lookback.
+
+    Window k forecasts rows ``o + h`` (origin ``o = starts[k] + lookback``) with the value one
+    season before, or whole seasons before when ``h >= season``: always a row before ``o``, so
+    nothing after the forecast origin is used. Needs ``o - season >= 0`` for every window.
+    """
+    origins = starts + lookback
+    h = np.arange(horizon)
+    rows = origins[:, None] + h[None, :] - season * (h[None, :] // season + 1)
+    return series[rows][:, :, :targets]
+
+
 def fit_linear(
     train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray]
 ) -> tuple[list[np.ndarray], list[float]]:
@@ -131,16 +146,33 @@ def error_block(
 
 
 def baseline_forecasts(
-    x: np.ndarray, horizon: int, targets: int, season: int | None
+    x: np.ndarray,
+    horizon: int,
+    targets: int,
+    season: int | None,
+    history: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray | str]:
-    """Repeat-last and seasonal-naive forecasts (or why seasonal naive was skipped)."""
+    """Repeat-last and seasonal-naive forecasts (or why seasonal naive was skipped).
+
+    Args:
+        history: (series, window starts) the windows ``x`` were cut from; lets seasonal naive
+            reach back further than the lookback (a yearly season with two months of lookback).
+    """
     out: dict[str, np.ndarray | str] = {"repeat_last": repeat_last(x, horizon, targets)}
+    lookback = x.shape[1]
     if not season:
-        out["seasonal_naive"] = "no season: set data.season (it cannot be inferred for this step)"
-    elif season > x.shape[1]:
-        out["seasonal_naive"] = f"season {season} is longer than the lookback {x.shape[1]}"
-    else:
+        out["seasonal_naive"] = (
+            "no season: none was found in the training rows; set data.season to compare"
+        )
+    elif season <= lookback:
         out["seasonal_naive"] = seasonal_naive(x, horizon, targets, season)
+    elif history is not None and len(history[1]) and history[1][0] + lookback >= season:
+        series, starts = history
+        out["seasonal_naive"] = seasonal_naive_from_series(
+            series, starts, lookback, horizon, targets, season
+        )
+    else:
+        out["seasonal_naive"] = f"season {season} is longer than the lookback {lookback}"
     return out
 
 
@@ -201,7 +233,8 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     mean, std = data.scaler.mean[:k], data.scaler.std[:k]
 
     weights, ridges = linear_baseline(data)
-    forecasts = baseline_forecasts(x, m.horizon, k, data.season)
+    history = (data.scaled, data.plan.starts("test"))
+    forecasts = baseline_forecasts(x, m.horizon, k, data.season, history)
     forecasts["linear"] = apply_linear(x, weights)
     baselines: dict[str, Any] = {}
     for name, pred in forecasts.items():

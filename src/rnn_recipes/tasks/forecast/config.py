@@ -36,19 +36,25 @@ class DataConfig:
     # like the long-horizon literature's custom data sets.
     split: list[int] | list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
     fill: Literal["none", "ffill", "interpolate"] = "none"  # missing values are errors unless set
-    season: int = 0  # seasonal-naive period in steps; 0 infers it (24 hourly, 7 daily)
+    # Seasonal period in steps (seasonal naive, segment length); 0 detects it from the training
+    # rows' autocorrelation among the periods the step makes plausible (hourly: 24, 168).
+    season: int = 0
     encoding: str = "utf-8"  # file encoding
     delimiter: str = ","  # field separator (";" for many European exports)
 
 
 @dataclass
 class ModelConfig:
-    lookback: int = 336  # steps the model reads: two weeks of hourly data, the literature's norm
+    # Steps the model reads; 0 derives it: two of the longest detected period (hourly data with
+    # a weekly cycle: 336, the literature's norm), else four horizons.
+    lookback: int = 0
     horizon: int = 96  # steps forecast at once: four days of hourly data
     cell: Literal["gru", "lstm"] = "gru"  # SegRNN's choice: as good as LSTM here, fewer weights
     units: int = 256  # RNN state size; segments are few, so a wide state is affordable
     layers: int = 1  # stacked RNN layers; one is what SegRNN found best
-    segment_length: int = 48  # steps per patch: the RNN runs lookback/48 = 7 steps, not 336
+    # Steps per patch; 0 derives it: whole seasons giving at most 8 RNN steps (hourly, 336: 48,
+    # so the RNN runs 7 steps, not 336), else lookback / 8.
+    segment_length: int = 0
     dropout: float = 0.5  # before the output projection; long-horizon models overfit easily
     revin: bool = True  # per-window normalization: robust to level shifts between splits
     # Residual linear lookback->horizon map, off: started at its least-squares fit it left the
@@ -97,7 +103,8 @@ def validate(config: Config) -> None:
     d, m, t = config.data, config.model, config.train
     if not d.path:
         raise ConfigError("no data: set data.path (or pass --data PATH)")
-    require_at_least("model", m, ("lookback", "horizon", "layers", "segment_length"))
+    require_at_least("model", m, ("horizon", "layers"))
+    require_at_least("model", m, ("lookback", "segment_length"), 0)  # 0: derived from the data
     require_at_least("model", m, ("units",), 2)
     require_at_most("model", m, ("units", "layers"))
     require_delimiter("data", config.data)
@@ -107,7 +114,7 @@ def validate(config: Config) -> None:
             f"data.split takes three numbers [train, validation, test], got {d.split}"
         )
     if d.season < 0:
-        raise ConfigError(f"data.season must be 0 (infer) or a period in steps, got {d.season}")
+        raise ConfigError(f"data.season must be 0 (detect) or a period in steps, got {d.season}")
     if not d.time_column:
         raise ConfigError("data.time_column must name the timestamp column")
     for key in ("target_columns", "input_columns"):

@@ -16,6 +16,7 @@ import numpy as np
 from ...config import PKG_PREFIX, resolve_pkg_path
 from ...data import series as series_data
 from .. import base
+from . import defaults
 from .config import Config
 
 
@@ -45,6 +46,7 @@ class Prepared(base.Prepared):
     step: float | str
     gaps: int
     season: int | None
+    derived: defaults.Derived  # settings derived from the series (left at 0 by the user)
     test_forecast: np.ndarray | None = None  # scaled model forecasts on the test windows
     linear: tuple | None = None  # the linear baseline (weights, ridges), once fitted
 
@@ -89,8 +91,19 @@ def make_datasets(config: Config, log=print) -> Prepared:
     d, m, t = config.data, config.model, config.train
     table, inputs, targets, values = load_table(config, _path(config))
     counts = series_data.split_counts(d.split, table.rows)
+    derived = defaults.derive(
+        d.season,
+        m.lookback,
+        m.segment_length,
+        m.horizon,
+        values[: counts[0], : len(targets)],
+        table.step,
+    )
+    # Derived settings become the run's own: config.toml, the model and predict read them.
+    for key, value in derived.values.items():
+        setattr(d if key == "season" else m, key, value or 0)
     plan = series_data.plan_splits(counts, m.lookback, m.horizon)
-    season = d.season or series_data.infer_season(table.step)
+    season = d.season or None
 
     gaps = f", {table.gaps} irregular gap(s) taken as one step" if table.gaps else ""
     log(f"Loaded {table.source}")
@@ -107,6 +120,9 @@ def make_datasets(config: Config, log=print) -> Prepared:
     unused = [c for c in table.columns if c not in inputs]
     if unused:
         log(f"  not used: {', '.join(unused)}")
+    for key, value in derived.values.items():
+        section = "data" if key == "season" else "model"
+        log(f"  {section}.{key} = {value or 'none'}: {derived.reasons[key]}")
 
     scaler = series_data.Scaler.fit(values[: plan.rows["train"][1]])
     if scaler.constant:
@@ -160,6 +176,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
         step=table.step,
         gaps=table.gaps,
         season=season,
+        derived=derived,
     )
 
 
@@ -174,6 +191,7 @@ def run_info(config: Config, data: Prepared) -> dict[str, Any]:
             "frequency": series_data.step_name(data.step),
             "irregular_gaps": data.gaps,
             "season": data.season,
+            "derived": data.derived.record(),
             "input_columns": data.inputs,
             "target_columns": data.targets,
             "split_rows": {k: list(v) for k, v in data.plan.rows.items()},
