@@ -38,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
         "repository's BENCHMARKS.md; with --quick: <tmp>/rnn-bench-quick)",
     )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --work: keep runs that already finished there with the same command "
+        "(forecast), so an interrupted benchmark continues where it stopped",
+    )
+    parser.add_argument(
+        "--horizon-seeds",
+        type=int,
+        default=3,
+        help="forecast: how many of --seeds the longer horizons (192/336/720) run with",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds = args.seeds[:1]

@@ -33,18 +33,14 @@ SPLIT = tuple(_ETT["data"]["split"])
 LOOKBACK = _ETT["model"]["lookback"]
 HORIZONS = (96, 192, 336, 720)
 QUICK_HORIZONS = (96, 192)
+LONG_LOOKBACK = 720  # SegRNN's lookback; the issue's second ETTh1 case
 # Published ETTh1 (M, lookback 336) test MSE; DLinear from Zeng et al. 2023, PatchTST/42 at 96.
 DLINEAR = {96: 0.375, 192: 0.405, 336: 0.439, 720: 0.472}
 PATCHTST_96 = 0.370
 OT_ONLY = {"data.target_columns": '["OT"]'}  # the S setting: OT forecast from its own history
 # The daily series with yearly seasonality, docs/forecast.md's settings (the recipe itself forecasts
 # a week from 60 days).
-DAILY_YEARLY = {
-    "model.lookback": 365,
-    "model.horizon": 30,
-    "model.segment_length": 30,
-    "data.season": 365,
-}
+DAILY_YEARLY = {"model.lookback": 365, "model.horizon": 30}
 BATCH = 128  # the recipe's default batch size, used on both sides of the speed comparison
 # The speed comparison runs on OT only (S, 336 -> 96): the recipe is channel-independent (each
 # channel is its own sequence through a shared RNN), so with 7 channels it would do 7x the
@@ -95,15 +91,18 @@ def protocol_windows(split: tuple[int, int, int], lookback: int, horizon: int) -
     return out
 
 
-def horizon_notes(mses: dict[int, float], seed: int) -> list[str]:
-    """One note per horizon: our MSE beside DLinear's (and PatchTST's at 96)."""
+def horizon_notes(mses: dict[int, float], cases: dict[str, Any]) -> list[str]:
+    """One note per horizon: our mean MSE (and spread, seeds) beside DLinear's."""
     notes = []
     for h in sorted(mses):
+        case = cases[f"etth1_336_{h}"]
         published = f"DLinear {DLINEAR[h]:.3f}" if h in DLINEAR else "no published figure"
         if h == 96:
-            published += f", PatchTST {PATCHTST_96:.3f}"
+            published += f", PatchTST/42 {PATCHTST_96:.3f}"
+        spread = f" ± {case['test_mse']['std']:.3f}" if case["seeds"] > 1 else ""
         notes.append(
-            f"ETTh1 M 336->{h}: test MSE {mses[h]:.3f} (seed {seed}; {published}): "
+            f"ETTh1 M 336->{h}: test MSE {mses[h]:.3f}{spread} ({case['seeds']} seed(s); "
+            f"{published}; best epochs {case['best_epochs']}): "
             + ("better" if h in DLINEAR and mses[h] < DLINEAR[h] else "not better")
             + " than DLinear"
         )
@@ -187,6 +186,11 @@ def reference(
     return {"mse": float(mse), "examples_per_s": epochs * n / train_seconds, "windows": n}
 
 
+def _stats(values: list[float]) -> dict[str, Any]:
+    mean, std = common.mean_std(values)
+    return {"mean": mean, "std": std, "values": values}
+
+
 def run(args) -> dict[str, Any]:
     root = Path(args.data_root) / "timeseries"
     ett, daily = root / "ett" / "ETTh1.csv", root / "daily-min-temperatures.csv"
@@ -195,7 +199,9 @@ def run(args) -> dict[str, Any]:
     epochs = ["--epochs", args.epochs] if args.epochs else []
     verbose = ["--set", "train.verbose=epoch"]
     horizons = QUICK_HORIZONS if getattr(args, "quick", False) else HORIZONS
+    reuse = getattr(args, "reuse", False)
     commands, rss, values, speeds = [], [], [], []
+    runs: dict[str, dict[str, Any]] = {}  # name -> what the report needs from each run
 
     recipes = {
         ETT_RECIPE: common.recipe_file(ETT_RECIPE, ett, work),
@@ -215,31 +221,123 @@ def run(args) -> dict[str, Any]:
             out,
             "--force",
         )
-        measured = common.run_child([*cmd, *verbose], work / f"{name}.log")
+        line = common.command_line(cmd)
+        stamp = work / f"{name}.measured.json"
+        done = reuse and stamp.is_file() and (out / "metrics.json").is_file()
+        if done and json.loads(stamp.read_text()).get("command") == line:
+            measured = json.loads(stamp.read_text())  # --reuse: the same command ran to the end
+        else:
+            measured = common.run_child([*cmd, *verbose], work / f"{name}.log")
+            stamp.write_text(json.dumps({**measured, "command": line}))
         rss.append(measured["peak_rss_mb"])
-        commands.append(common.command_line(cmd))
+        commands.append(line)
         metrics = json.loads((out / "metrics.json").read_text())
+        test, train = metrics["test"], metrics["train"]
+        runs[name] = {
+            "test_mse": test["mse"],
+            "test_mae": test["mae"],
+            "validation_mse": metrics.get("validation", {}).get("mse"),
+            "linear_map_mse": test.get("linear_map", {}).get("mse"),
+            "gain_over_linear_map": test.get("linear_map", {}).get("gain"),
+            "baselines": {k: b.get("mse") for k, b in test["baselines"].items()},
+            "beats": test["beats"],
+            "best_epoch": train.get("best_epoch"),
+            "epochs_run": train.get("epochs_run"),
+            "train_seconds": train.get("seconds"),
+            "wall_seconds": measured["seconds"],
+            "peak_rss_mb": measured["peak_rss_mb"],
+            "derived": {
+                k: v["value"]
+                for k, v in metrics.get("data", {}).get("derived", {}).items()
+                if isinstance(v, dict)
+            },
+        }
         print(
-            f"forecast {name}: test MSE {metrics['test']['mse']:.4f} in {measured['seconds']:.0f} s"
+            f"forecast {name}: test MSE {test['mse']:.4f}, best epoch {train.get('best_epoch')}, "
+            f"{measured['seconds']:.0f} s, peak RSS {measured['peak_rss_mb']:.0f} MB",
+            flush=True,
         )
         return metrics
 
-    for seed in args.seeds:
-        m = recipe(f"quality-{seed}", ETT_RECIPE, {}, seed, epochs)
-        values.append(m["test"]["mse"])
-        speeds.append(m["train"]["examples_per_second"])
-    first = json.loads((work / f"quality-{args.seeds[0]}" / "metrics.json").read_text())
-    mses = {96: values[0]}
-    notes = []
+    # Order: one seed of everything first (a partial run already answers each question), then
+    # the other seeds. Every run of --work is reused with --reuse when its command is unchanged.
+    seeds = list(args.seeds)
+    first = recipe(f"quality-{seeds[0]}", ETT_RECIPE, {}, seeds[0], epochs)
+    for seed in seeds:
+        recipe(f"daily-60-7-{seed}", DAILY_RECIPE, {}, seed, epochs)
+    long_lookback = {"model.lookback": LONG_LOOKBACK}
+    recipe(f"lookback{LONG_LOOKBACK}-{seeds[0]}", ETT_RECIPE, long_lookback, seeds[0], epochs)
     for h in horizons:
         if h != 96:
-            m = recipe(f"h{h}", ETT_RECIPE, {"model.horizon": h}, args.seeds[0], epochs)
-            mses[h] = m["test"]["mse"]
-    notes += horizon_notes(mses, args.seeds[0])
-    notes.append(baseline_note(f"ETTh1 M 336->96 (seed {args.seeds[0]})", first["test"]))
-    s = recipe("ot-only", ETT_RECIPE, OT_ONLY, args.seeds[0], epochs)
+            recipe(f"h{h}-{seeds[0]}", ETT_RECIPE, {"model.horizon": h}, seeds[0], epochs)
+    for seed in seeds[1:]:
+        recipe(f"quality-{seed}", ETT_RECIPE, {}, seed, epochs)
+    for seed in seeds[1:]:
+        recipe(f"lookback{LONG_LOOKBACK}-{seed}", ETT_RECIPE, long_lookback, seed, epochs)
+    for seed in seeds[1 : args.horizon_seeds]:
+        for h in horizons:
+            if h != 96:
+                recipe(f"h{h}-{seed}", ETT_RECIPE, {"model.horizon": h}, seed, epochs)
+    for seed in seeds:
+        m = json.loads((work / f"quality-{seed}" / "metrics.json").read_text())
+        values.append(m["test"]["mse"])
+        speeds.append(m["train"]["examples_per_second"])
+
+    def collect(prefix: str) -> dict[str, Any]:
+        chosen = [runs[f"{prefix}-{seed}"] for seed in seeds if f"{prefix}-{seed}" in runs]
+        out = {
+            key: _stats([r[key] for r in chosen])
+            for key in (
+                "test_mse",
+                "validation_mse",
+                "linear_map_mse",
+                "gain_over_linear_map",
+                "train_seconds",
+            )
+            if all(r[key] is not None for r in chosen)
+        }
+        out["best_epochs"] = [r["best_epoch"] for r in chosen]
+        out["epochs_run"] = [r["epochs_run"] for r in chosen]
+        out["derived"] = chosen[0]["derived"]
+        out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in chosen)
+        out["seeds"] = len(chosen)
+        baselines = {}
+        for name in chosen[0]["baselines"]:
+            if all(r["baselines"][name] is not None for r in chosen):
+                baselines[name] = _stats([r["baselines"][name] for r in chosen])["mean"]
+        out["baselines_mean"] = baselines
+        out["beats_every_baseline_every_seed"] = all(all(r["beats"].values()) for r in chosen)
+        return out
+
+    cases = {
+        "etth1_336_96": collect("quality"),
+        f"etth1_{LONG_LOOKBACK}_96": collect(f"lookback{LONG_LOOKBACK}"),
+        "daily_min_temperatures_60_7": collect("daily-60-7"),
+    }
+    for h in horizons:
+        if h != 96:
+            cases[f"etth1_336_{h}"] = collect(f"h{h}")
+            cases[f"etth1_336_{h}"]["dlinear"] = DLINEAR[h]
+    mses = {96: cases["etth1_336_96"]["test_mse"]["mean"]}
+    mses.update({h: cases[f"etth1_336_{h}"]["test_mse"]["mean"] for h in horizons if h != 96})
+    notes = horizon_notes(mses, cases)
+    notes.append(baseline_note(f"ETTh1 M 336->96 (seed {seeds[0]})", first["test"]))
+    c = cases["daily_min_temperatures_60_7"]
+    notes.append(
+        f"daily minimum temperatures 60->7, the recipe's defaults (season, segment derived), "
+        f"{c['seeds']} seed(s): test MSE {c['test_mse']['mean']:.3f} ± {c['test_mse']['std']:.3f}; "
+        "baselines (mean MSE): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in c["baselines_mean"].items())
+        + f"; beats every baseline on every seed: {c['beats_every_baseline_every_seed']}"
+    )
+    c = cases[f"etth1_{LONG_LOOKBACK}_96"]
+    notes.append(
+        f"ETTh1 M {LONG_LOOKBACK}->96, {c['seeds']} seed(s): test MSE {c['test_mse']['mean']:.3f} "
+        f"± {c['test_mse']['std']:.3f}, peak RSS {c['peak_rss_mb']:.0f} MB"
+    )
+    s = recipe("ot-only", ETT_RECIPE, OT_ONLY, seeds[0], epochs)
     notes.append(baseline_note("ETTh1 S (OT only) 336->96", s["test"]))
-    d = recipe("daily-min-temperatures", DAILY_RECIPE, DAILY_YEARLY, args.seeds[0], epochs)
+    d = recipe("daily-min-temperatures", DAILY_RECIPE, DAILY_YEARLY, seeds[0], epochs)
     notes.append(baseline_note("daily minimum temperatures 365->30 (split 70/10/20)", d["test"]))
 
     speed_data = {"data.target_columns": json.dumps(SPEED_COLUMNS)}
@@ -294,6 +392,7 @@ def run(args) -> dict[str, Any]:
             "reference": ref["mse"],
             "published": {"DLinear": DLINEAR[96], "PatchTST": PATCHTST_96},
             "horizons": {str(h): v for h, v in mses.items()},
+            "cases": cases,
         },
         recipe_speed=recipe_speed,
         reference_speed=ref["examples_per_s"],

@@ -140,11 +140,16 @@ def test_ett_protocol_windows():
 def test_forecast_notes_assembly():
     from bench.forecast import baseline_note, horizon_notes
 
-    notes = horizon_notes({192: 0.41, 96: 0.36}, seed=1337)
+    cases = {
+        "etth1_336_96": {"seeds": 3, "test_mse": {"std": 0.002}, "best_epochs": [11, 12, 9]},
+        "etth1_336_192": {"seeds": 1, "test_mse": {"std": 0.0}, "best_epochs": [8]},
+    }
+    notes = horizon_notes({192: 0.41, 96: 0.36}, cases)
     assert notes[0].startswith(
-        "ETTh1 M 336->96: test MSE 0.360 (seed 1337; DLinear 0.375, PatchTST"
+        "ETTh1 M 336->96: test MSE 0.360 ± 0.002 (3 seed(s); DLinear 0.375, PatchTST/42"
     )
     assert notes[0].endswith("better than DLinear") and "not better" in notes[1]
+    assert "0.410 (1 seed(s)" in notes[1] and "[8]" in notes[1]
     test = {
         "mse": 0.058,
         "mae": 0.187,

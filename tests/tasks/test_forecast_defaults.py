@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from rnn_recipes.config import load_config
 from rnn_recipes.data import series as series_data
