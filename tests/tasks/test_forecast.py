@@ -266,6 +266,7 @@ def test_run_folder_and_metrics(tiny_run):
         assert len(block["per_column"]["a"]["per_step"]["original_mae"]) == HORIZON
     assert test["baselines"]["seasonal_naive"]["season"] == 24  # inferred: hourly
     assert set(test["beats"]) == {"repeat_last", "seasonal_naive", "linear"}
+    assert test["summary"].startswith(f"MSE {test['mse']:.4f}")  # the line the run printed
     # Issue 12: the least-squares map in RevIN space on the same windows, and the gain over it.
     part = test["linear_map"]
     assert part["revin"] is True and part["mse"] > 0 and part["validation_mse"] > 0

@@ -153,3 +153,17 @@ def test_make_datasets_fills_the_config(tmp_path: Path):
     assert (cfg.model.lookback, cfg.model.segment_length, cfg.data.season) == (336, 48, 24)
     assert data.plan.lookback == 336 and data.season == 24
     assert series_data.step_name(data.step) == "1h"
+
+
+def test_summary_says_when_the_model_loses_to_a_baseline():
+    test = {
+        "mse": 0.5,
+        "mae": 0.5,
+        "windows": 10,
+        "baselines": {"repeat_last": {"mse": 0.9}, "linear": {"mse": 0.4}},
+        "beats": {"repeat_last": True, "linear": False},
+    }
+    line = baselines.summary(test)
+    assert "beats repeat-last" in line and "does NOT beat linear" in line
+    test["beats"]["linear"] = True
+    assert "NOT" not in baselines.summary(test)

@@ -255,6 +255,7 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     part = linear_part(config, data, (x, y))
     part["gain"] = _r(1 - test["mse"] / part["mse"])  # > 0: the model beats its linear map
     test["linear_map"] = part
+    test["summary"] = summary(test)
     return test
 
 
@@ -268,7 +269,14 @@ def summary(test: dict[str, Any]) -> str:
     verdict = f"beats {', '.join(beaten)}" if beaten else "beats no baseline"
     part = test.get("linear_map")
     linear = f"; least-squares map (RevIN) {part['mse']:.4f}" if part else ""
-    return (
+    line = (
         f"MSE {test['mse']:.4f}, MAE {test['mae']:.4f} (scaled) on {test['windows']} windows; "
         f"baseline MSE: {', '.join(parts)}; {verdict}{linear}"
     )
+    lost = [n.replace("_", "-") for n, won in test["beats"].items() if not won]
+    if lost:
+        line += (
+            f". The model does NOT beat {', '.join(lost)}: prefer that baseline, or try a longer "
+            "model.lookback or more training rows (docs/forecast.md)"
+        )
+    return line
