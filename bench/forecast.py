@@ -249,7 +249,7 @@ def run(args) -> dict[str, Any]:
             "derived": {
                 k: v["value"]
                 for k, v in metrics.get("data", {}).get("derived", {}).items()
-                if isinstance(v, dict)
+                if isinstance(v, dict) and "value" in v
             },
         }
         print(
