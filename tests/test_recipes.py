@@ -32,7 +32,7 @@ DATA = {
 # The keys that describe the recipe's own data and so are dropped by a new data source.
 DATASET_KEYS = {
     "etth1-336-96": ("split",),  # its time_column is the task default, "date"
-    "daily-min-temperatures": ("time_column", "season"),
+    "daily-min-temperatures": ("time_column",),  # the season is detected, not set
     "fsdd": ("label_regex", "test_regex", "sample_rate"),
 }
 
