@@ -127,7 +127,7 @@ def _run(tmp_path: Path, *sets: str, name: str = "run"):
     data = write_csv(tmp_path / "reviews.csv", make_reviews(120))
     out = tmp_path / name
     args = [a for s in sets for a in ("--set", s)]
-    result = invoke("run", "sentiment", "--data", data, *TINY, *args, "--epochs", "2", "-o", out)
+    result = invoke("run", "sentiment", "--data", data, *TINY, *args, "--epochs", "1", "-o", out)
     assert result.exit_code == 0, result.output
     return out, result
 
@@ -172,10 +172,11 @@ def test_runs_train_or_freeze_the_vectors_and_export_without_the_file(
     assert all(same) if not finetune else not any(same)
     predicted = invoke("predict", out, "a great film", "an awful boring film")
     assert predicted.exit_code == 0, predicted.output
-    served = serve_in_fresh_process(
-        out / "saved_model", {"text": np.array(["a great film"])}, tmp_path
-    )
-    assert served["probabilities"].shape == (1, 2)
+    if not finetune:  # one fresh-process check is enough: the export path is the same
+        served = serve_in_fresh_process(
+            out / "saved_model", {"text": np.array(["a great film"])}, tmp_path
+        )
+        assert served["probabilities"].shape == (1, 2)
 
 
 def test_embedding_dim_follows_the_vectors_when_unset_and_must_match_when_set(tmp_path: Path):
