@@ -185,10 +185,9 @@ def after_training(config: Config, data: Prepared, model, log=print) -> dict[str
 
 def end_to_end_model(config: Config, data: Prepared, model):
     """Raw strings in, probabilities out: the model users reload from ``model.keras``."""
-    # An uncompiled copy: saving the trained (compiled) model inside would also save its Adam
-    # slots, two more copies of every trainable weight (9 MB of a 23 MB model.keras on
-    # rt-polarity) that serving never uses.
-    # (clone_model would compile the copy too.)
+    # An uncompiled rebuild (clone_model would compile it too): saving the trained, compiled
+    # model inside would also save its Adam slots, two more copies of every trainable weight
+    # (9 MB of a 23 MB model.keras on rt-polarity) that serving never uses.
     inner = build_model(config, data.spec)
     inner.set_weights(model.get_weights())
     text = keras.Input(shape=(), dtype="string", name="text")
