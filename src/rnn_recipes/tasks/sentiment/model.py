@@ -8,15 +8,79 @@ the validation split after training, :func:`after_training`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..._lazy import keras, tf
+from ...errors import ConfigError
 from ...report import classification_metrics
 from .. import classification
-from .config import Config
+from . import vectors as _vectors
+from .config import DEFAULT_EMBEDDING_DIM, Config
 from .data import Prepared, Spec, token_ids
+
+
+@dataclass
+class VectorsSpec(Spec):
+    """The sizes of a model started from pretrained vectors: theirs is the embedding size."""
+
+    embedding_dim: int = DEFAULT_EMBEDDING_DIM
+
+
+@dataclass
+class VectorsPrepared(Prepared):
+    """The prepared data plus the pretrained vectors aligned to its vocabulary."""
+
+    vectors: _vectors.Vectors | None = None
+
+
+def embedding_dim(config: Config, spec: Spec) -> int:
+    """``model.embedding_dim``, or when unset the pretrained vectors' dimension (else 64)."""
+    if config.model.embedding_dim is not None:
+        return config.model.embedding_dim
+    return getattr(spec, "embedding_dim", DEFAULT_EMBEDDING_DIM)
+
+
+def add_vectors(config: Config, data: Prepared, log=print) -> Prepared:
+    """Read ``model.pretrained_vectors`` for the vocabulary adapted on the training split.
+
+    Returns ``data`` with the aligned vectors and the embedding size they imply (unchanged when
+    no vectors are configured).
+
+    Raises:
+        ConfigError: ``model.embedding_dim`` is set to another size than the vectors'.
+        RecipeError: the vectors file is missing or malformed, or the named package absent.
+    """
+    m = config.model
+    if not m.pretrained_vectors:
+        return data
+    vocabulary = data.vectorizer.get_vocabulary()
+    lowercase = m.standardize in ("lower_and_strip_punctuation", "lower")
+    vectors = _vectors.load(m.pretrained_vectors, vocabulary, config.train.seed, lowercase)
+    if m.embedding_dim is not None and m.embedding_dim != vectors.dimension:
+        raise ConfigError(
+            f"model.embedding_dim is {m.embedding_dim} but the pretrained vectors have "
+            f"{vectors.dimension} dimensions: leave model.embedding_dim unset (it then follows "
+            f"the vectors) or set it to {vectors.dimension}"
+        )
+    log(vectors.describe())
+    log(
+        f"Embedding size {vectors.dimension} (the vectors'); they are "
+        + ("fine-tuned" if m.finetune_vectors else "kept frozen (model.finetune_vectors = false)")
+    )
+    fields = {k: getattr(data, k) for k in data.__dataclass_fields__}
+    fields["spec"] = VectorsSpec(**vars(data.spec), embedding_dim=vectors.dimension)
+    return VectorsPrepared(**fields, vectors=vectors)
+
+
+def run_info(config: Config, data: Prepared) -> dict[str, Any]:
+    """metrics.json's ``pretrained_vectors`` section: source, dimension, coverage, fine-tuned."""
+    vectors = getattr(data, "vectors", None)
+    if vectors is None:
+        return {}
+    return {"pretrained_vectors": {**vectors.record(), "finetuned": config.model.finetune_vectors}}
 
 
 def build_model(config: Config, spec: Spec):
@@ -27,7 +91,12 @@ def build_model(config: Config, spec: Spec):
     m = config.model
     inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(
-        spec.vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding"
+        spec.vocabulary_size,
+        embedding_dim(config, spec),
+        mask_zero=True,
+        # Frozen pretrained vectors: the layer keeps the values initialize() gives it.
+        trainable=m.finetune_vectors or not m.pretrained_vectors,
+        name="embedding",
     )(inputs)
     x = keras.layers.Dropout(m.dropout, name="embedding_dropout")(x)
     extra = None
@@ -43,10 +112,14 @@ def build_model(config: Config, spec: Spec):
 
 
 def initialize(model, config: Config, data: Prepared) -> None:
-    """Count the naive Bayes table and prior on the training split (its weight stays 0)."""
+    """Start the embedding from the pretrained vectors, if any; count the naive Bayes table and
+    prior on the training split (its weight stays 0)."""
     from .layers import count_features, log_likelihoods
 
     m = config.model
+    vectors = getattr(data, "vectors", None)
+    if vectors is not None:
+        model.get_layer("embedding").embeddings.assign(vectors.matrix)
     if not m.naive_bayes:
         return
     train = data.splits["train"]
@@ -112,9 +185,14 @@ def after_training(config: Config, data: Prepared, model, log=print) -> dict[str
 
 def end_to_end_model(config: Config, data: Prepared, model):
     """Raw strings in, probabilities out: the model users reload from ``model.keras``."""
+    # An uncompiled rebuild (clone_model would compile it too): saving the trained, compiled
+    # model inside would also save its Adam slots, two more copies of every trainable weight
+    # (9 MB of a 23 MB model.keras on rt-polarity) that serving never uses.
+    inner = build_model(config, data.spec)
+    inner.set_weights(model.get_weights())
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = token_ids(data.vectorizer, text, config.model.max_length)
-    return keras.Model(text, model(ids), name="sentiment")
+    return keras.Model(text, inner(ids), name="sentiment")
 
 
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
