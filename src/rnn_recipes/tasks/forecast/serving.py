@@ -86,6 +86,7 @@ def _read_for_model(serve, config: Config, path: str):
         encoding=config.data.encoding,
         delimiter=config.data.delimiter,
         what="input file",
+        header=config.data.header,
     )
     inputs, targets = model_columns(serve)
     missing = [c for c in inputs if c not in table.columns]
