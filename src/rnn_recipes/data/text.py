@@ -202,12 +202,16 @@ def _column_name(spec: Column, found: list[str], path: Path, key: str, header: b
     return spec
 
 
+def _shorten(name: str) -> str:
+    """A column name for a message: a sentence-long one cut to ``_SENTENCE_CHARS``."""
+    return name if len(name) <= _SENTENCE_CHARS else name[: _SENTENCE_CHARS - 3] + "..."
+
+
 def _looks_like_data(found: list[str], rows: list[dict]) -> str | None:
     """Why the header row ``found`` seems to be a row of data, or None when it looks fine."""
     for name in found:
         if len(name) >= _SENTENCE_CHARS or len(name.split()) >= _SENTENCE_WORDS:
-            shown = name if len(name) <= _SENTENCE_CHARS else name[: _SENTENCE_CHARS - 3] + "..."
-            return f"column name {shown!r} is a sentence"
+            return f"column name {_shorten(name)!r} is a sentence"
     sample = rows[:1000]
     for name in found:
         if name.strip() and any(
@@ -235,11 +239,13 @@ def _pick_columns(
         keys = " and ".join(f"data.{'text' if m == text_col else 'label'}_column" for m in missing)
         why = _looks_like_data(found, rows)
         if why:
+            # Both fixes: survey exports do have sentences ("What did you think?") as names.
+            short = ", ".join(_shorten(c) for c in found)
             raise RecipeError(
                 f"{path} has no column {', '.join(repr(m) for m in missing)}, and its first row "
-                f"looks like data, not column names ({why}); if the file has no header row, set "
+                f"looks like data, not column names ({why}): if the file has no header row, set "
                 "data.header = false (columns by position: data.text_column = 0, "
-                "data.label_column = 1)"
+                f"data.label_column = 1); otherwise set {keys} (columns found: {short})"
             )
         raise RecipeError(
             f"{path} has no column {', '.join(repr(m) for m in missing)}; columns found: "
