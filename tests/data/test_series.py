@@ -295,3 +295,9 @@ def test_several_files_by_glob_or_list_are_one_series(tmp_path: Path):
         series.read_series([files[0], str(tmp_path / "other.csv")], "date")
     with pytest.raises(RecipeError, match=r"no file matches .*\*\.tsv \(data\.path\)"):
         series.read_series(str(tmp_path / "exports" / "*.tsv"), "date")
+
+
+def test_a_header_read_as_data_is_named(tmp_path: Path):
+    path = write(tmp_path / "s.csv", "date,a\n" + "".join(f"{t},1\n" for t in hourly(3)))
+    with pytest.raises(RecipeError, match="row 1 .*'date'.*looks like a header row"):
+        series.read_series(path, 0, header=False)

@@ -314,3 +314,9 @@ def test_missing_folder_and_file_are_named_as_such(tmp_path: Path):
         read_texts(tmp_path / "reviews")
     with pytest.raises(RecipeError, match="data file not found"):
         read_texts(tmp_path / "reviews.csv")
+
+
+def test_a_header_read_as_data_is_refused(tmp_path: Path):
+    path = write_csv(tmp_path / "a.csv", ROWS)
+    with pytest.raises(RecipeError, match=r"is a header \(text, label\).*data.header = true"):
+        read_texts(path, header=False)

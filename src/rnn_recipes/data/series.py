@@ -257,9 +257,14 @@ def read_series(
     for i, r in enumerate(rows, start=1):
         value = _parse_time(r[t_index])
         if value is None:
+            fix = (
+                "it looks like a header row: set data.header = true"
+                if not header and i == 1
+                else "write ISO 8601, e.g. 2024-01-31 13:00:00"
+            )
             raise RecipeError(
                 f"{where(i)}: cannot parse '{r[t_index]}' in time column "
-                f"'{time_column}' as a timestamp (write ISO 8601, e.g. 2024-01-31 13:00:00)"
+                f"'{time_column}' as a timestamp ({fix})"
             )
         if times and value <= times[-1]:
             kind = "repeats" if value == times[-1] else "goes back before"

@@ -251,6 +251,14 @@ def _pick_columns(
             f"{path} has no column {', '.join(repr(m) for m in missing)}; columns found: "
             f"{names}; set {keys}"
         )
+    if not header and rows and need_label:
+        first = (str(rows[0].get(text_col, "")).strip(), str(rows[0].get(label_col, "")).strip())
+        if first == ("text", "label"):
+            # Read as data it would be one example of a class named "label".
+            raise RecipeError(
+                f"the first row of {path} is a header (text, label) but data.header = false; "
+                "set data.header = true"
+            )
     texts, labels = [], []
     changed: dict[str, str] = {}  # label as written -> as normalised, for the note
     for line_no, row in enumerate(rows, start=2 if header else 1):
