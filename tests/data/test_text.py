@@ -320,3 +320,10 @@ def test_a_header_read_as_data_is_refused(tmp_path: Path):
     path = write_csv(tmp_path / "a.csv", ROWS)
     with pytest.raises(RecipeError, match=r"is a header \(text, label\).*data.header = true"):
         read_texts(path, header=False)
+
+
+def test_stray_quote_in_a_headerless_csv_is_refused(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_text('fine,1\n"stray start,0\nnext row,1\nanother,0\nlast",1\n', encoding="utf-8")
+    with pytest.raises(RecipeError, match="line 2: a quoted field runs over"):
+        read_texts(path, header=False)

@@ -418,8 +418,10 @@ def _read_delimited(
             width = len(names)
             start = reader.line_num + 1
             for record in reader:
-                if fmt == "csv" and header and reader.line_num > start:
+                if fmt == "csv" and reader.line_num > start:
                     _check_stray_quote(record, width, delimiter, path, start)
+                if not width and len(record) > 1 and reader.line_num == start:
+                    width = len(record)  # no header: a one-line first row gives the width
                 if record:  # csv.DictReader also skips blank lines
                     records.append(record)
                 start = reader.line_num + 1
