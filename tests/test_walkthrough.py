@@ -168,6 +168,14 @@ def test_the_walk_through_runs_as_written(task, tmp_path: Path, monkeypatch):
         assert "skipped 2 non-audio files at the top level: LICENSE, README.md" in logged
     if task == "forecast":
         assert (tmp_path / "forecasts" / "recent-forecast.csv").is_file()
+        # The time column given by position: the forecast CSV still names it as the file does.
+        run_folder = next(a[a.index("--output") + 1] for a, _ in results if a[0] == "run")
+        by_position = invoke(
+            "predict", run_folder, "recent.csv", "-o", "by-position", "--set", "data.time_column=0"
+        )
+        assert by_position.exit_code == 0, by_position.output
+        written = (tmp_path / "by-position" / "recent-forecast.csv").read_text()
+        assert written.startswith("date,load\n"), written[:40]
 
 
 # --- the sample output printed on the pages --------------------------------------------------

@@ -146,7 +146,8 @@ def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[
         stem = Path(path).stem
         csv_path = folder / f"{stem}-forecast.csv"
         png_path = folder / f"{stem}-forecast.png"
-        _write_forecast_csv(csv_path, config.data.time_column, stamps, targets, forecast[0])
+        # The column as the file names it (a position given as data.time_column is no name).
+        _write_forecast_csv(csv_path, table.time_column, stamps, targets, forecast[0])
         plot_forecast(png_path, table, targets, values, future, forecast[0], m.lookback)
         records.append(
             {
