@@ -901,3 +901,138 @@ def test_ctrl_c_during_training_keeps_the_run_for_resume(task, tmp_path: Path, m
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["resumed_after_epoch"] == 1
     assert len((out / "history.csv").read_text().splitlines()) == 1 + metrics["train"]["epochs_run"]
+
+
+# --- data intake: files as they come (issue 16) ---------------------------------------------
+
+
+def _headerless_reviews(tmp: Path, name: str = "reviews.tsv") -> Path:
+    """``sentence<TAB>label`` rows, no header, CRLF, no final newline."""
+    rows = make_reviews(60)
+    (tmp / name).write_bytes("\r\n".join(f"{t}\t{lab}" for t, lab in rows).encode())
+    return tmp / name
+
+
+def sentiment_missing_data_folder(tmp, ctx):
+    return ["run", "sentiment", "--data", tmp / "reviews"], f"data folder not found: {tmp}"
+
+
+def speech_missing_data_folder(tmp, ctx):
+    return _run(tmp / "clips"), f"data folder not found: {tmp}"
+
+
+def sentiment_headerless_file_read_with_a_header(tmp, ctx):
+    path = _headerless_reviews(tmp)
+    return ["run", "sentiment", "--data", path], "looks like data, not column names"
+
+
+def sentiment_evaluate_headerless_file_with_a_header(tmp, ctx):
+    path = _headerless_reviews(tmp)
+    return ["evaluate", ctx.run("sentiment"), "--data", path], "set data.header = false"
+
+
+def sentiment_header_not_a_boolean(tmp, ctx):
+    path = _headerless_reviews(tmp)
+    args = ["run", "sentiment", "--data", path, "--set", "data.header=no"]
+    return args, "config key 'data.header' got 'no' (str); expected true or false"
+
+
+def sentiment_column_position_out_of_range(tmp, ctx):
+    path = _headerless_reviews(tmp)
+    args = ["run", "sentiment", "--data", path, "--set", "data.header=false"]
+    return [*args, "--set", "data.label_column=2"], "data.label_column = 2 but"
+
+
+def sentiment_column_name_without_header(tmp, ctx):
+    path = _headerless_reviews(tmp)
+    args = ["run", "sentiment", "--data", path, "--set", "data.header=false"]
+    return [*args, "--set", "data.text_column=review"], "with data.header = false columns have"
+
+
+def sentiment_glob_matches_nothing(tmp, ctx):
+    pattern = tmp / "reviews" / "*.tsv"
+    return ["run", "sentiment", "--set", f"data.train={pattern}"], (
+        f"no file matches {pattern} (data.train)"
+    )
+
+
+def sentiment_train_list_with_a_missing_file(tmp, ctx):
+    good = _headerless_reviews(tmp)
+    listed = f'data.train=["{good}", "{tmp / "more.tsv"}"]'
+    args = ["run", "sentiment", "--set", listed, "--set", "data.header=false"]
+    return args, f"data file not found: {tmp / 'more.tsv'}"
+
+
+def sentiment_txt_not_tab_separated(tmp, ctx):
+    write_csv(tmp / "reviews.txt", make_reviews(20))
+    return ["run", "sentiment", "--data", tmp / "reviews.txt"], 'set data.format = "csv"'
+
+
+def speech_non_audio_inside_a_class_folder(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1, layout="folders")
+    (folder / "README.md").write_text("skipped: top level")
+    (folder / "low" / "notes.txt").write_text("refused: inside a class")
+    return ["run", "speech", "--data", folder], "notes.txt is not a .wav or .npy file"
+
+
+def forecast_glob_matches_nothing(tmp, ctx):
+    pattern = tmp / "exports" / "*.csv"
+    return ["run", "forecast", "--data", pattern], f"no file matches {pattern} (data.path)"
+
+
+def forecast_headerless_file_read_with_a_header(tmp, ctx):
+    stamps, values = make_series()
+    path = tmp / "s.csv"
+    path.write_text("".join(f"{t},{v[0]:.3f}\n" for t, v in zip(stamps, values)))
+    return ["run", "forecast", "--data", path], "is a timestamp): if the file has no header"
+
+
+def forecast_time_column_name_without_header(tmp, ctx):
+    path = write_series(tmp / "s.csv", *make_series())
+    args = ["run", "forecast", "--data", path, "--set", "data.header=false"]
+    return [*args, "--set", "data.time_column=when"], "data.time_column = 'when' names a column"
+
+
+def forecast_target_position_out_of_range(tmp, ctx):
+    path = write_series(tmp / "s.csv", *make_series())
+    args = ["run", "forecast", "--data", path, "--set", "data.target_columns=[9]"]
+    return args, "data.target_columns lists position 9"
+
+
+def forecast_files_with_other_columns(tmp, ctx):
+    stamps, values = make_series()
+    a = write_series(tmp / "a.csv", stamps[:300], values[:300])
+    b = write_series(tmp / "b.csv", stamps[300:], values[300:], header=("date", "x", "y", "z"))
+    return ["run", "forecast", "--set", f'data.path=["{a}", "{b}"]'], "need the same columns"
+
+
+INTAKE = [
+    ("sentiment", sentiment_missing_data_folder),
+    ("speech", speech_missing_data_folder),
+    ("sentiment", sentiment_headerless_file_read_with_a_header),
+    ("sentiment", sentiment_evaluate_headerless_file_with_a_header),
+    ("sentiment", sentiment_header_not_a_boolean),
+    ("sentiment", sentiment_column_position_out_of_range),
+    ("sentiment", sentiment_column_name_without_header),
+    ("sentiment", sentiment_glob_matches_nothing),
+    ("sentiment", sentiment_train_list_with_a_missing_file),
+    ("sentiment", sentiment_txt_not_tab_separated),
+    ("speech", speech_non_audio_inside_a_class_folder),
+    ("forecast", forecast_glob_matches_nothing),
+    ("forecast", forecast_headerless_file_read_with_a_header),
+    ("forecast", forecast_time_column_name_without_header),
+    ("forecast", forecast_target_position_out_of_range),
+    ("forecast", forecast_files_with_other_columns),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "case"),
+    [
+        pytest.param(task, case, id=f"{task}-{case.__name__.removeprefix(task + '_')}")
+        for task, case in INTAKE
+    ],
+)
+def test_bad_intake_input(task, case, tmp_path: Path, finished_runs, monkeypatch):
+    """The same promises as :func:`test_bad_input`, for the intake keys of issue 16."""
+    test_bad_input(task, case, tmp_path, finished_runs, monkeypatch)

@@ -396,11 +396,25 @@ def resolve_paths(layer: dict[str, Any], path_keys: Iterable[str], base: Path) -
         table = layer.get(section) if section else layer
         if not isinstance(table, dict):
             continue
-        value = table.get(key)
-        if isinstance(value, str) and value and not value.startswith(PKG_PREFIX):
-            p = Path(value).expanduser()
-            table[key] = str(p if p.is_absolute() else (base / p).resolve())
+        if key not in table:
+            continue
+        value = table[key]
+        if isinstance(value, list):  # several files (data.train = ["a.tsv", "b.tsv"])
+            table[key] = [_absolute(v, base) for v in value]
+        else:
+            table[key] = _absolute(value, base)
     return layer
+
+
+def _absolute(value: Any, base: Path) -> Any:
+    """A relative path (or glob) made absolute against ``base``; anything else unchanged."""
+    if isinstance(value, str) and value and not value.startswith(PKG_PREFIX):
+        p = Path(value).expanduser()
+        # Not resolve()d when it is a glob: a pattern is no path to follow links in.
+        if p.is_absolute():
+            return str(p)
+        return str((base / p).resolve()) if not set("*?[") & set(value) else str(base / p)
+    return value
 
 
 def merge(base: dict[str, Any], layer: dict[str, Any], source_groups: dict[str, tuple]) -> dict:

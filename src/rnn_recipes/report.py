@@ -117,22 +117,53 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
+# The confusion matrix figure grows with the classes up to this many inches a side (1155 px at
+# 110 dpi): 30 classes once made a 2200 px image whose numbers no one could read at screen size.
+CONFUSION_MAX_INCHES = 10.5
+
+
 def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> None:
+    """The test confusion matrix as a PNG, ``[true][predicted]``.
+
+    Up to 14 classes each cell shows its count, as always. Past that the figure stops growing
+    (:data:`CONFUSION_MAX_INCHES`), so each row is normalised to the share of its true class
+    (in %, blank for none: the few confusions stand out, and classes of different sizes compare)
+    and the label and cell fonts shrink with the cells.
+    """
     plt = _pyplot()
     cm = np.asarray(cm)
-    size = max(3.5, 0.6 * len(labels) + 2)
+    n = len(labels)
+    natural = max(3.5, 0.6 * n + 2)
+    size = min(natural, CONFUSION_MAX_INCHES)
+    scaled = natural > size
+    # About 10 pt text fits a 0.6 inch cell; smaller cells get proportionally smaller text.
+    font = float(np.clip(10 * (size - 2) / max(n, 1) / 0.6, 4, 10))
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+    if scaled:
+        totals = cm.sum(axis=1, keepdims=True)
+        shown = np.divide(100.0 * cm, totals, out=np.zeros(cm.shape), where=totals > 0)
+        ax.imshow(shown, cmap="Blues", vmin=0, vmax=100)
+        cells = [["" if v == 0 else f"{v:.0f}" for v in row] for row in shown]
+    else:
+        shown = cm
+        ax.imshow(cm, cmap="Blues")
+        cells = [[str(v) for v in row] for row in cm]
+    # Labels stay legible (6 pt at least) where the numbers in the cells may go smaller.
+    tick_font = max(font, 6.0)
+    if scaled:
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=tick_font)
+    else:
+        ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=tick_font)
+    ax.set_yticks(range(n), labels, fontsize=tick_font)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    threshold = cm.max() / 2 if cm.size else 0
+    threshold = shown.max() / 2 if shown.size else 0
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            color = "white" if cm[i, j] > threshold else "black"
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=color)
-    ax.set_title("test confusion matrix")
+            color = "white" if shown[i, j] > threshold else "black"
+            ax.text(j, i, cells[i][j], ha="center", va="center", color=color, fontsize=font)
+    title = "test confusion matrix"
+    ax.set_title(title + (" (% of each true class)" if scaled else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

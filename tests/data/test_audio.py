@@ -211,3 +211,21 @@ def test_max_seconds_refuses_a_long_file_before_reading_it(tmp_path: Path):
     np.testing.assert_allclose(y, _tone(300, 8000, 1.0)[: len(y)], atol=1e-4)
     audio.write_wav(tmp_path / "s.wav", _tone(300, 8000), 8000)
     assert len(audio.read_wav(tmp_path / "s.wav", 8000, max_seconds=1.0)) > 1500  # 0.2 s kept
+
+
+def test_class_folders_skip_non_audio_files_at_the_top_level_only(tmp_path: Path):
+    # The Speech Commands layout: class folders next to a licence, a readme and file lists.
+    for label in ("yes", "no"):
+        (tmp_path / label).mkdir()
+        audio.write_wav(tmp_path / label / "a.wav", _tone(300, 8000), 8000)
+    for name in ("LICENSE", "README.md", "validation_list.txt", "meta.csv"):
+        (tmp_path / name).write_text("not audio")
+    listing = audio.list_folder(tmp_path)
+    assert sorted(i.label for i in listing.items) == ["no", "yes"]
+    note = "skipped 4 non-audio files at the top level: LICENSE, README.md, meta.csv"
+    assert note in listing.source
+    assert len(listing.source.splitlines()) == 2  # "N files in X", then the one skip line
+    # Inside a class folder a stray file is still refused: it would be taken as a clip.
+    (tmp_path / "yes" / "notes.txt").write_text("recorded on Tuesday")
+    with pytest.raises(RecipeError, match="notes.txt is not a .wav or .npy file"):
+        audio.list_folder(tmp_path)

@@ -246,3 +246,58 @@ def test_unusable_delimiter_is_a_config_error(tmp_path: Path, delimiter):
     path = write(tmp_path / "s.csv", "date,a\n2024-01-01,1\n")
     with pytest.raises(ConfigError, match="data.delimiter must be one character"):
         series.read_series(path, "date", delimiter=delimiter)
+
+
+# --- files as they come: no header, positions, several files (issue 16) ----------------------
+
+
+def test_headerless_series_by_column_position(tmp_path: Path):
+    stamps = hourly(4)
+    path = tmp_path / "s.csv"
+    # CRLF and no final newline, as exported by spreadsheets.
+    path.write_bytes("\r\n".join(f"{t},{i},{10 * i}" for i, t in enumerate(stamps)).encode())
+    s = series.read_series(path, 0, header=False)
+    assert s.rows == 4 and s.columns == ["1", "2"] and s.step == 3600
+    inputs, targets = series.select_columns(s, [2], [2, 1])
+    assert targets == ["2"] and inputs == ["2", "1"]
+    np.testing.assert_array_equal(s.values["2"], [0, 10, 20, 30])
+    # The default time column name means position 0 without a header.
+    assert series.read_series(path, "date", header=False).times == s.times
+    with pytest.raises(RecipeError, match="data.time_column = 'when' names a column"):
+        series.read_series(path, "when", header=False)
+    with pytest.raises(RecipeError, match="position 7 but .* has 3 column"):
+        series.select_columns(s, [7], None)
+
+
+def test_a_timestamp_as_column_name_suggests_header_false(tmp_path: Path):
+    path = write(tmp_path / "s.csv", "".join(f"{t},{i}\n" for i, t in enumerate(hourly(5))))
+    with pytest.raises(RecipeError, match="is a timestamp.*data.header = false"):
+        series.read_series(path, "date")
+
+
+def test_several_files_by_glob_or_list_are_one_series(tmp_path: Path):
+    stamps = hourly(6)
+    (tmp_path / "exports").mkdir()
+    for k in range(2):  # the first file has no final newline
+        rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps[3 * k : 3 * k + 3], 3 * k))
+        write(tmp_path / "exports" / f"part{k}.csv", "date,a\n" + rows + ("\n" if k else ""))
+    by_glob = series.read_series(str(tmp_path / "exports" / "*.csv"), "date")
+    files = [str(tmp_path / "exports" / f"part{k}.csv") for k in range(2)]
+    by_list = series.read_series(files, "date")
+    for s in (by_glob, by_list):
+        assert s.rows == 6 and s.gaps == 0
+        np.testing.assert_array_equal(s.values["a"], np.arange(6))
+        assert all(f in s.source for f in files)
+    with pytest.raises(RecipeError, match=r"part0\.csv row 1 \(line 2\): timestamp .* goes back"):
+        series.read_series(files[::-1], "date")
+    write(tmp_path / "other.csv", "date,b\n" + stamps[0] + ",1\n")
+    with pytest.raises(RecipeError, match="need the same columns"):
+        series.read_series([files[0], str(tmp_path / "other.csv")], "date")
+    with pytest.raises(RecipeError, match=r"no file matches .*\*\.tsv \(data\.path\)"):
+        series.read_series(str(tmp_path / "exports" / "*.tsv"), "date")
+
+
+def test_a_header_read_as_data_is_named(tmp_path: Path):
+    path = write(tmp_path / "s.csv", "date,a\n" + "".join(f"{t},1\n" for t in hourly(3)))
+    with pytest.raises(RecipeError, match="row 1 .*'date'.*looks like a header row"):
+        series.read_series(path, 0, header=False)

@@ -226,3 +226,104 @@ def test_a_sentiment_run_on_line_files_with_a_test_fold(tmp_path: Path):
         "data.path=x",
     )
     assert bad.exit_code == 2 and "data.line_files go together" in bad.stderr
+
+
+# --- files as they come: no header, several files, .txt (issue 16) ---------------------------
+
+
+def _headerless_tsv(path: Path, rows, newline: str = "\r\n") -> Path:
+    """``sentence<TAB>label`` rows, no header, no final newline (as many corpora ship)."""
+    path.write_bytes(newline.join(f"{t}\t{lab}" for t, lab in rows).encode("utf-8"))
+    return path
+
+
+ROWS = [('a "great film', "1"), ("dull and long", "0"), ("loved it", "1")]
+
+
+def test_headerless_tsv_with_crlf_stray_quote_and_no_final_newline(tmp_path: Path):
+    path = _headerless_tsv(tmp_path / "a.tsv", ROWS)
+    table = read_texts(path, header=False)
+    assert table.texts == [t for t, _ in ROWS] and table.labels == ["1", "0", "1"]
+    # Positions given explicitly, in the other order of columns.
+    swapped = _headerless_tsv(tmp_path / "b.tsv", [(lab, t) for t, lab in ROWS], "\n")
+    table = read_texts(swapped, header=False, text_column=1, label_column=0)
+    assert table.texts == [t for t, _ in ROWS] and table.labels == ["1", "0", "1"]
+
+
+def test_a_header_that_looks_like_data_suggests_header_false(tmp_path: Path):
+    # The first row becomes the column names: a sentence, and a label value.
+    path = _headerless_tsv(tmp_path / "a.tsv", [("the film was a great deal of fun", "1")] + ROWS)
+    with pytest.raises(RecipeError, match="looks like data.*is a sentence.*data.header = false"):
+        read_texts(path)
+    short = _headerless_tsv(tmp_path / "b.tsv", [("ok", "1"), ("meh", "0"), ("fine", "1")])
+    with pytest.raises(RecipeError, match="'1' is also a value in that column.*header = false"):
+        read_texts(short)
+
+
+def test_a_real_header_with_other_names_still_asks_for_the_columns(tmp_path: Path):
+    write_csv(tmp_path / "a.csv", [("good", "pos")], header=("review", "stars"))
+    with pytest.raises(RecipeError, match="columns found: review, stars; set data.text_column"):
+        read_texts(tmp_path / "a.csv")
+
+
+def test_column_positions_out_of_range_or_named_without_header(tmp_path: Path):
+    path = _headerless_tsv(tmp_path / "a.tsv", ROWS)
+    with pytest.raises(RecipeError, match="data.label_column = 5 but .* has 2 column"):
+        read_texts(path, header=False, label_column=5)
+    with pytest.raises(RecipeError, match="data.text_column = 'review' names a column"):
+        read_texts(path, header=False, text_column="review")
+
+
+def test_several_files_by_list_or_glob_never_merge_lines(tmp_path: Path):
+    (tmp_path / "reviews").mkdir()
+    a = _headerless_tsv(tmp_path / "reviews" / "a.tsv", ROWS[:2])  # no final newline
+    b = _headerless_tsv(tmp_path / "reviews" / "b.tsv", ROWS[2:])
+    by_list = read_texts([a, b], header=False)
+    by_glob = read_texts(str(tmp_path / "reviews" / "*.tsv"), header=False)
+    for table in (by_list, by_glob):
+        assert table.texts == [t for t, _ in ROWS] and table.labels == ["1", "0", "1"]
+        assert str(a) in table.source and str(b) in table.source
+    with pytest.raises(RecipeError, match=r"no file matches .*\*\.csv \(data\.train\)"):
+        read_texts(str(tmp_path / "reviews" / "*.csv"), key="data.train")
+
+
+def test_tab_separated_txt_is_read_as_tsv(tmp_path: Path):
+    path = _headerless_tsv(tmp_path / "sentences.txt", ROWS)
+    assert read_texts(path, header=False).labels == ["1", "0", "1"]
+    with_header = tmp_path / "h.txt"
+    with_header.write_text("text\tlabel\nfine\tpos\n")
+    assert read_texts(with_header).texts == ["fine"]
+
+
+@pytest.mark.parametrize(
+    ("content", "advice"),
+    [
+        ("a,1\nb,0\n", 'data.format = "csv"'),
+        ('{"text": "a"}\n', 'data.format = "jsonl"'),
+        ("one sentence\nanother\n", 'data.format = "lines"'),
+    ],
+)
+def test_txt_that_is_not_tab_separated_names_the_format_to_set(tmp_path, content, advice):
+    (tmp_path / "a.txt").write_text(content)
+    with pytest.raises(RecipeError, match=advice):
+        read_texts(tmp_path / "a.txt")
+
+
+def test_missing_folder_and_file_are_named_as_such(tmp_path: Path):
+    with pytest.raises(RecipeError, match="data folder not found"):
+        read_texts(tmp_path / "reviews")
+    with pytest.raises(RecipeError, match="data file not found"):
+        read_texts(tmp_path / "reviews.csv")
+
+
+def test_a_header_read_as_data_is_refused(tmp_path: Path):
+    path = write_csv(tmp_path / "a.csv", ROWS)
+    with pytest.raises(RecipeError, match=r"is a header \(text, label\).*data.header = true"):
+        read_texts(path, header=False)
+
+
+def test_stray_quote_in_a_headerless_csv_is_refused(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_text('fine,1\n"stray start,0\nnext row,1\nanother,0\nlast",1\n', encoding="utf-8")
+    with pytest.raises(RecipeError, match="line 2: a quoted field runs over"):
+        read_texts(path, header=False)

@@ -121,6 +121,13 @@ def list_folder(
     if srx is not None and "speaker" not in srx.groupindex:
         raise RecipeError(f"data.speaker_regex '{speaker_regex}' has no named group 'speaker'")
     files = _visible(folder)
+    skipped: list[Path] = []
+    if rx is None:
+        # Data sets ship LICENSE, README.md, a CSV of metadata or a .txt of test file names next
+        # to the class folders (Speech Commands does): none of them is a class, so they are left
+        # out and said so. Inside a class folder, every file must still be audio.
+        skipped = [f for f in files if f.parent == folder and f.suffix.lower() not in KINDS]
+        files = [f for f in files if f not in skipped]
     if not files:
         raise RecipeError(f"data folder {folder} is empty; put .wav files in it")
     kind = _kind_of(files, f"data folder {folder}")
@@ -153,7 +160,12 @@ def list_folder(
                     f"'{speaker_regex}'; fix the pattern or unset it"
                 )
             it.speaker = m.group("speaker")
-    return Listing(items, kind, f"{len(items)} {kind} files in {folder}")
+    source = f"{len(items)} {kind} files in {folder}"
+    if skipped:
+        source += f"\n  skipped {len(skipped)} non-audio files at the top level: " + ", ".join(
+            f.name for f in skipped
+        )
+    return Listing(items, kind, source)
 
 
 def read_manifest(path: Path, allow_outside: bool = False) -> Listing:

@@ -24,6 +24,50 @@ def folder_link_error(link: Path, root: Path) -> RecipeError:
     )
 
 
+_GLOB_CHARS = frozenset("*?[")
+
+
+def expand_paths(spec: str | Path | list[str | Path], key: str = "data.path") -> list[Path]:
+    """The files a data key names: one path, a glob (``reviews/*.tsv``), or a list of either.
+
+    A path that exists is taken as it is, even if its name holds ``*``, ``?`` or ``[``. A glob's
+    matches are sorted so a run reads them in the same order on every machine; ``**`` matches
+    folders recursively. Hidden files (``.name``) are not matched, as in a shell.
+
+    Args:
+        spec: what the key holds.
+        key: the key's name (``data.train``), for the message when a glob matches nothing.
+
+    Returns:
+        The paths, in order; a path that does not exist is returned as is (its reader says so).
+
+    Raises:
+        RecipeError: a glob matches no file, or the list is empty.
+    """
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    if not items:
+        raise RecipeError(f"{key} is an empty list; give at least one file")
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        text = str(item)
+        if path.exists() or not _GLOB_CHARS & set(text):
+            out.append(path)
+            continue
+        anchor = Path(path.anchor) if path.is_absolute() else Path()
+        pattern = str(path.relative_to(anchor)) if path.is_absolute() else text
+        matches = sorted(
+            p for p in anchor.glob(pattern) if p.is_file() and not p.name.startswith(".")
+        )
+        if not matches:
+            raise RecipeError(
+                f"no file matches {text} ({key}); check the folder and the pattern, e.g. "
+                '"reviews/*.tsv"'
+            )
+        out.extend(matches)
+    return out
+
+
 def walk_files(root: Path, skip_hidden: bool = False) -> list[Path]:
     """Every file under ``root``, in sorted order, refusing symbolic links to folders.
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config import check_delimiter
 from ..errors import ConfigError, RecipeError
+from .files import expand_paths
 
 # Spellings of "no value" found in exported spreadsheets and R/pandas dumps.
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
@@ -35,6 +36,8 @@ MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
 # float32 would have kept.
 MAX_ABS = 1e15
 FILLS = ("none", "ffill", "interpolate")
+# data.time_column's default; without a header it means position 0 (time first, as usual).
+DEFAULT_TIME_COLUMN = "date"
 
 # Formats tried after ISO 8601 (datetime.fromisoformat), in order.
 _TIME_FORMATS = (
@@ -79,6 +82,7 @@ class Series:
     non_numeric: dict[str, tuple[int, str]] = field(default_factory=dict)  # column -> (row, text)
     mixed: list[str] = field(default_factory=list)  # non-numeric columns with some numbers too
     step: float | str = 0.0  # seconds between rows (the most common gap), or MONTH
+    header: list[str] = field(default_factory=list)  # every column name (positions if none)
     gaps: int = 0  # steps whose gap differs from `step` (rows are still taken as consecutive)
 
     @property
@@ -124,29 +128,10 @@ def _row_label(row: int) -> str:
     return f"row {row} (line {row + 1})"
 
 
-def read_series(
-    path: str | Path,
-    time_column: str,
-    *,
-    encoding: str = "utf-8",
-    delimiter: str = ",",
-    what: str = "data file",
-) -> Series:
-    """Read a CSV series and check its timestamps.
-
-    Args:
-        path: the CSV file.
-        time_column: the header name of the timestamp column.
-        encoding: the file's text encoding.
-        delimiter: the field separator.
-        what: how messages name the file ("data file", "predict input").
-
-    Returns:
-        A :class:`Series`; columns that are not numbers everywhere are listed in ``non_numeric``
-        (with the first offending row) instead of ``values``.
-    """
-    path = Path(path)
-    check_delimiter(delimiter, "data.delimiter")
+def _read_rows(
+    path: Path, encoding: str, delimiter: str, header: bool, what: str
+) -> tuple[list[str] | None, list[list[str]]]:
+    """The header (None without one) and the non-blank rows of one CSV file."""
     if not path.exists():
         raise RecipeError(f"{what} not found: {path}")
     if path.is_dir():
@@ -165,47 +150,139 @@ def read_series(
     if not text.strip():
         raise RecipeError(f"{what} {path} is empty")
     reader = csv.reader(text.lstrip("\ufeff").splitlines(), delimiter=delimiter)
-    header = [h.strip() for h in next(reader)]
+    names = [h.strip() for h in next(reader)] if header else None
+    rows = [r for r in reader if any(cell.strip() for cell in r)]
+    return names, rows
+
+
+def _time_name(time_column: str | int, header: list[str], path: str, delimiter: str) -> str:
+    """The header name of the time column given by name or 0-based position."""
+    if isinstance(time_column, int):
+        if not 0 <= time_column < len(header):
+            raise RecipeError(
+                f"data.time_column = {time_column} but {path} has {len(header)} column(s) "
+                f"(positions 0 to {len(header) - 1}); set data.time_column to a position in range"
+            )
+        return header[time_column]
     if time_column not in header:
+        looks = [h for h in header if _parse_time(h) is not None]
+        hint = (
+            f"its first row looks like data (column name '{looks[0]}' is a timestamp): if the "
+            "file has no header row, set data.header = false and data.time_column to the time "
+            "column's position, e.g. 0"
+            if looks
+            else _delimiter_hint(header, delimiter) or "set data.time_column"
+        )
         raise RecipeError(
             f"{path} has no time column '{time_column}'; columns found: {', '.join(header)} "
-            f"({_delimiter_hint(header, delimiter) or 'set data.time_column'})"
+            f"({hint})"
         )
-    rows = [r for r in reader if any(cell.strip() for cell in r)]
+    return time_column
+
+
+def read_series(
+    path: str | Path | list[str | Path],
+    time_column: str | int,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    what: str = "data file",
+    header: bool = True,
+) -> Series:
+    """Read a CSV series (one file, a glob or a list of files) and check its timestamps.
+
+    Args:
+        path: the CSV file; or a glob (``exports/*.csv``) or a list of files holding
+            consecutive stretches of one series, with the same columns, read in order (a glob's
+            matches sorted) and joined; timestamps must keep increasing from file to file.
+        time_column: the header name, or the 0-based position, of the timestamp column.
+        encoding: the file's text encoding.
+        delimiter: the field separator.
+        what: how messages name the file ("data file", "predict input").
+        header: whether the first row names the columns; without one, the columns are named
+            by their positions ("0", "1", ...) and picked by position.
+
+    Returns:
+        A :class:`Series`; columns that are not numbers everywhere are listed in ``non_numeric``
+        (with the first offending row) instead of ``values``.
+    """
+    check_delimiter(delimiter, "data.delimiter")
+    files = expand_paths(path, "data.path")
+    parts = [(f, *_read_rows(f, encoding, delimiter, header, what)) for f in files]
+    first_file, first_names, _ = parts[0]
+    if header:
+        header_row = first_names
+        for f, names, _ in parts[1:]:
+            if names != header_row:
+                raise RecipeError(
+                    f"{f} has columns {', '.join(names)} but {first_file} has "
+                    f"{', '.join(header_row)}; files of one series need the same columns"
+                )
+    else:
+        width = max((len(r) for _, _, rows in parts for r in rows), default=0)
+        header_row = [str(j) for j in range(width)]
+    rows: list[list[str]] = []
+    origin: list[tuple[Path, int]] = []  # (file, row within it) of every row, for messages
+    for f, _, file_rows in parts:
+        rows += file_rows
+        origin += [(f, k) for k in range(1, len(file_rows) + 1)]
+    source = (
+        str(first_file) if len(files) == 1 else f"{len(files)} files: " + ", ".join(map(str, files))
+    )
+
+    def where(i: int) -> str:
+        """Row i (1-based, over all files) as its file and row, with the line number."""
+        f, k = origin[i - 1]
+        return f"{f} {_row_label(k) if header else f'row {k} (line {k})'}"
+
+    if not header and time_column == DEFAULT_TIME_COLUMN:
+        time_column = 0  # the default name means the usual layout: time first
+    if not header and isinstance(time_column, str):
+        raise RecipeError(
+            f"data.time_column = {time_column!r} names a column, but with data.header = false "
+            "columns have no names; set data.time_column to a 0-based position, e.g. 0"
+        )
+    time_column = _time_name(time_column, header_row, str(first_file), delimiter)
     if not rows:
-        raise RecipeError(f"{path} has a header but no rows of data")
-    width = len(header)
+        raise RecipeError(f"{first_file} has a header but no rows of data")
+    width = len(header_row)
     for i, r in enumerate(rows, start=1):
         if len(r) != width:
             raise RecipeError(
-                f"{path} {_row_label(i)} has {len(r)} fields but the header has {width}; "
+                f"{where(i)} has {len(r)} fields but the header has {width}; "
                 "fix that row (quote values that contain the delimiter)"
             )
-    t_index = header.index(time_column)
+    t_index = header_row.index(time_column)
     times: list[dt.datetime] = []
     for i, r in enumerate(rows, start=1):
         value = _parse_time(r[t_index])
         if value is None:
+            fix = (
+                "it looks like a header row: set data.header = true"
+                if not header and i == 1
+                else "write ISO 8601, e.g. 2024-01-31 13:00:00"
+            )
             raise RecipeError(
-                f"{path} {_row_label(i)}: cannot parse '{r[t_index]}' in time column "
-                f"'{time_column}' as a timestamp (write ISO 8601, e.g. 2024-01-31 13:00:00)"
+                f"{where(i)}: cannot parse '{r[t_index]}' in time column "
+                f"'{time_column}' as a timestamp ({fix})"
             )
         if times and value <= times[-1]:
             kind = "repeats" if value == times[-1] else "goes back before"
             raise RecipeError(
-                f"{path} {_row_label(i)}: timestamp {r[t_index]} {kind} the previous row's "
+                f"{where(i)}: timestamp {r[t_index]} {kind} the previous row's "
                 f"({times[-1]}); timestamps must be strictly increasing (sort the file and drop "
-                "duplicate rows)"
+                "duplicate rows; several files are read in the order given)"
             )
         times.append(value)
 
     series = Series(
-        source=str(path),
+        source=source,
         time_column=time_column,
         times=times,
-        columns=[h for h in header if h != time_column],
+        columns=[h for h in header_row if h != time_column],
+        header=header_row,
     )
-    for j, name in enumerate(header):
+    for j, name in enumerate(header_row):
         if j == t_index:
             continue
         col = np.empty(len(rows), dtype=np.float64)
@@ -303,16 +380,38 @@ def format_time(value: dt.datetime, step: float | str | None = None) -> str:
 
 
 def select_columns(
-    series: Series, targets: Sequence[str] | None, inputs: Sequence[str] | None
+    series: Series,
+    targets: Sequence[str | int] | None,
+    inputs: Sequence[str | int] | None,
 ) -> tuple[list[str], list[str]]:
     """Resolve data.target_columns and data.input_columns against the file.
 
+    Columns are named, or given by 0-based position in the file (for files without a header).
+
     Returns:
-        (input columns, target columns). Targets come first among the inputs, in their own
-        order, followed by the covariates, so the first ``len(targets)`` input channels are the
-        targets.
+        (input columns, target columns), as names. Targets come first among the inputs, in
+        their own order, followed by the covariates, so the first ``len(targets)`` input
+        channels are the targets.
     """
     where = series.source
+
+    def named(columns: Sequence[str | int] | None, key: str) -> list[str] | None:
+        if columns is None:
+            return None
+        out = []
+        for c in columns:
+            if isinstance(c, int):
+                if not 0 <= c < len(series.header):
+                    raise RecipeError(
+                        f"{key} lists position {c} but {where} has {len(series.header)} "
+                        f"column(s) (positions 0 to {len(series.header) - 1})"
+                    )
+                c = series.header[c]
+            out.append(c)
+        return out
+
+    targets = named(targets, "data.target_columns")
+    inputs = named(inputs, "data.input_columns")
 
     def check(names: Sequence[str], key: str) -> None:
         for name in names:

@@ -3,6 +3,11 @@ line files (one file per class, one example per line, as rt-polarity ships).
 
 Everything comes back as two Python lists (texts, labels as strings); tasks turn them into
 ``tf.data`` pipelines. Every failure is a one-line :class:`RecipeError` naming the file and the fix.
+
+A split may be several files: a list of paths or a glob (``reviews/*.tsv``), read one file at a
+time and concatenated in the order given (a glob's matches sorted), so a file without a final
+newline never runs into the next one. Delimited files may have no header (``header=False``):
+columns are then addressed by 0-based position.
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RecipeError
-from .files import walk_files
+from .files import expand_paths, walk_files
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "folder", "lines")
 _BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# A .txt file is read as TSV when each of its first lines holds a tab (``sentence<TAB>label``, the
+# way many corpora ship); these many non-empty lines are looked at.
+SNIFF_LINES = 20
+# A header cell this long, or of this many words, is a sentence, not a column name.
+_SENTENCE_CHARS, _SENTENCE_WORDS = 40, 5
 
 
 @dataclass
@@ -84,7 +94,45 @@ def _field_limit(size: int) -> Iterator[None]:
         csv.field_size_limit(old)
 
 
-def detect_format(path: Path, fmt: str) -> str:
+def _sniff_txt(path: Path, encoding: str) -> str:
+    """``"tsv"`` when every one of the first non-empty lines of ``path`` holds a tab.
+
+    Raises:
+        RecipeError: otherwise, saying which ``data.format`` fits what the lines look like.
+    """
+    lines: list[str] = []
+    try:
+        with open(path, encoding=_codec(encoding), errors="replace", newline="") as f:
+            for line in f:
+                if line.strip():
+                    lines.append(line)
+                if len(lines) >= SNIFF_LINES:
+                    break
+    except (OSError, LookupError):
+        lines = []  # the reader reports an unreadable file or unknown encoding with its fix
+    if not lines or all("\t" in line for line in lines):
+        return "tsv"  # an empty file is reported as empty by the reader
+    if lines and all("," in line for line in lines):
+        hint = 'its lines hold commas: set data.format = "csv" if it is comma-separated'
+    elif lines and all(line.lstrip()[:1] == "{" for line in lines):
+        hint = 'its lines look like JSON: set data.format = "jsonl"'
+    else:
+        hint = (
+            "set data.format to csv, tsv or jsonl, or for one example per line and one file per "
+            'class, data.format = "lines" with data.line_files'
+        )
+    raise RecipeError(
+        f"cannot tell the format of {path}: a .txt file is read as TSV only when each line holds "
+        f"a tab; {hint}"
+    )
+
+
+def detect_format(path: Path, fmt: str, encoding: str = "utf-8") -> str:
+    """The reader for ``path``: ``fmt`` itself unless it is ``"auto"``.
+
+    ``auto`` goes by extension (``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``), a folder is
+    ``folder``, and a ``.txt`` file is ``tsv`` when each of its first lines holds a tab.
+    """
     if fmt != "auto":
         return fmt
     found = _BY_SUFFIX.get(path.suffix.lower())
@@ -92,6 +140,8 @@ def detect_format(path: Path, fmt: str) -> str:
         if found:
             raise RecipeError(f"{path} is a folder, expected a {found.upper()} file")
         return "folder"
+    if found is None and path.suffix.lower() == ".txt":
+        return _sniff_txt(path, encoding)
     if found is None:
         raise RecipeError(
             f"cannot tell the format of {path} from its extension; set data.format to one of "
@@ -132,20 +182,86 @@ def _read_text(path: Path, encoding: str) -> str:
         raise RecipeError(f"unknown encoding '{encoding}' in data.encoding") from None
 
 
+Column = str | int  # a column's name, or its 0-based position
+
+
+def _column_name(spec: Column, found: list[str], path: Path, key: str, header: bool) -> str:
+    """The name under which column ``spec`` (a name or a 0-based position) is in ``found``."""
+    if isinstance(spec, int):
+        if not 0 <= spec < len(found):
+            raise RecipeError(
+                f"{key} = {spec} but {path} has {len(found)} column(s) (positions 0 to "
+                f"{len(found) - 1}); set {key} to a position in that range"
+            )
+        return found[spec]
+    if not header:
+        raise RecipeError(
+            f"{key} = {spec!r} names a column, but with data.header = false columns have no "
+            f"names; set {key} to a 0-based position, e.g. {key}=0"
+        )
+    return spec
+
+
+def _shorten(name: str) -> str:
+    """A column name for a message: a sentence-long one cut to ``_SENTENCE_CHARS``."""
+    return name if len(name) <= _SENTENCE_CHARS else name[: _SENTENCE_CHARS - 3] + "..."
+
+
+def _looks_like_data(found: list[str], rows: list[dict]) -> str | None:
+    """Why the header row ``found`` seems to be a row of data, or None when it looks fine."""
+    for name in found:
+        if len(name) >= _SENTENCE_CHARS or len(name.split()) >= _SENTENCE_WORDS:
+            return f"column name {_shorten(name)!r} is a sentence"
+    sample = rows[:1000]
+    for name in found:
+        if name.strip() and any(
+            normalise_label(row.get(name, "")) == normalise_label(name) for row in sample
+        ):
+            return f"column name {name!r} is also a value in that column"
+    return None
+
+
 def _pick_columns(
-    rows: list[dict], found: list[str], path: Path, text_col: str, label_col: str, need_label: bool
+    rows: list[dict],
+    found: list[str],
+    path: Path,
+    text_col: Column,
+    label_col: Column,
+    need_label: bool,
+    header: bool = True,
 ) -> TextTable:
+    text_col = _column_name(text_col, found, path, "data.text_column", header)
+    if need_label:
+        label_col = _column_name(label_col, found, path, "data.label_column", header)
     missing = [c for c in (text_col, label_col if need_label else None) if c and c not in found]
     if missing:
         names = ", ".join(found) if found else "(none)"
         keys = " and ".join(f"data.{'text' if m == text_col else 'label'}_column" for m in missing)
+        why = _looks_like_data(found, rows)
+        if why:
+            # Both fixes: survey exports do have sentences ("What did you think?") as names.
+            short = ", ".join(_shorten(c) for c in found)
+            raise RecipeError(
+                f"{path} has no column {', '.join(repr(m) for m in missing)}, and its first row "
+                f"looks like data, not column names ({why}): if the file has no header row, set "
+                "data.header = false (columns by position: data.text_column = 0, "
+                f"data.label_column = 1); otherwise set {keys} (columns found: {short})"
+            )
         raise RecipeError(
             f"{path} has no column {', '.join(repr(m) for m in missing)}; columns found: "
             f"{names}; set {keys}"
         )
+    if not header and rows and need_label:
+        first = (str(rows[0].get(text_col, "")).strip(), str(rows[0].get(label_col, "")).strip())
+        if first == ("text", "label"):
+            # Read as data it would be one example of a class named "label".
+            raise RecipeError(
+                f"the first row of {path} is a header (text, label) but data.header = false; "
+                "set data.header = true"
+            )
     texts, labels = [], []
     changed: dict[str, str] = {}  # label as written -> as normalised, for the note
-    for line_no, row in enumerate(rows, start=2):
+    for line_no, row in enumerate(rows, start=2 if header else 1):
         text = row.get(text_col)
         if text is None:
             raise RecipeError(f"{path} row {line_no} has no value for column '{text_col}'")
@@ -174,19 +290,76 @@ def _pick_columns(
 
 
 def read_texts(
-    path: str | Path,
+    path: str | Path | list[str | Path],
     fmt: str = "auto",
-    text_column: str = "text",
-    label_column: str = "label",
+    text_column: Column = "text",
+    label_column: Column = "label",
     encoding: str = "utf-8",
     need_label: bool = True,
     classes: list[str] | None = None,
+    header: bool = True,
+    key: str = "data.path",
 ) -> TextTable:
-    """Read labelled (or, with ``need_label=False``, unlabelled) texts from a file or folder."""
-    path = Path(path)
+    """Read labelled (or, with ``need_label=False``, unlabelled) texts from files or a folder.
+
+    Args:
+        path: a file, a folder of class sub-folders, a glob such as ``reviews/*.tsv``, or a
+            list of these; several files are read one by one and concatenated in order.
+        fmt: ``auto`` (by extension; see :func:`detect_format`) or one of :data:`FORMATS`.
+        text_column: the column (name, or 0-based position) or JSON key holding the text.
+        label_column: the column or JSON key holding the label.
+        encoding: the files' text encoding.
+        need_label: read labels too (``False`` for texts to predict).
+        classes: for a folder, the class sub-folders to read.
+        header: whether CSV/TSV files start with a row of column names; without one, columns
+            are positions and the defaults ``"text"``/``"label"`` mean columns 0 and 1.
+        key: the config key that gave ``path``, for messages about globs.
+
+    Returns:
+        The texts and labels of every file, ``source`` naming the files read.
+    """
+    if not header:
+        # The default names mean the usual "sentence<TAB>label" layout of headerless files.
+        text_column = 0 if text_column == "text" else text_column
+        label_column = 1 if label_column == "label" else label_column
+    files = expand_paths(path, key)
+    tables = [
+        _read_one(f, fmt, text_column, label_column, encoding, need_label, classes, header)
+        for f in files
+    ]
+    if len(tables) == 1:
+        return tables[0]
+    out = TextTable([], [], describe_sources([t.source for t in tables]))
+    for table in tables:
+        out.texts += table.texts
+        out.labels += table.labels
+        out.notes += [n for n in table.notes if n not in out.notes]
+    return out
+
+
+def describe_sources(sources: list[str], limit: int = 10) -> str:
+    """Several file names for one log line: all of them up to ``limit``, then a count."""
+    shown = ", ".join(sources[:limit])
+    more = f" and {len(sources) - limit} more" if len(sources) > limit else ""
+    return f"{len(sources)} files: {shown}{more}"
+
+
+def _read_one(
+    path: Path,
+    fmt: str,
+    text_column: Column,
+    label_column: Column,
+    encoding: str,
+    need_label: bool,
+    classes: list[str] | None,
+    header: bool,
+) -> TextTable:
+    """One file or class folder (see :func:`read_texts`)."""
     if not path.exists():
-        raise RecipeError(f"data file not found: {path}")
-    fmt = detect_format(path, fmt)
+        # Only the extension tells what was meant: a path without one is a class folder.
+        kind = "file" if path.suffix else "folder"
+        raise RecipeError(f"data {kind} not found: {path}")
+    fmt = detect_format(path, fmt, encoding)
     _check_readable(path, fmt)
     if fmt == "folder":
         return _read_folder(path, encoding, classes)
@@ -194,9 +367,15 @@ def read_texts(
     if not raw.strip():
         raise RecipeError(f"data file {path} is empty")
     if fmt in ("csv", "tsv"):
-        header, rows = _read_delimited(raw, path, fmt)
-        return _pick_columns(rows, header, path, text_column, label_column, need_label)
+        found, rows = _read_delimited(raw, path, fmt, header)
+        return _pick_columns(rows, found, path, text_column, label_column, need_label, header)
     if fmt == "jsonl":
+        for spec, name in ((text_column, "text"), (label_column if need_label else "", "label")):
+            if isinstance(spec, int):
+                raise RecipeError(
+                    f"data.{name}_column = {spec} is a position, but JSON lines ({path}) name "
+                    f"their keys; set data.{name}_column to the key"
+                )
         rows = []
         found: list[str] = []
         for line_no, line in enumerate(raw.split("\n"), start=1):
@@ -214,8 +393,14 @@ def read_texts(
     raise RecipeError(f"unknown data.format '{fmt}'; use one of {', '.join(FORMATS)}")
 
 
-def _read_delimited(raw: str, path: Path, fmt: str) -> tuple[list[str], list[dict]]:
-    """The header and rows (dicts) of CSV or TSV text, refusing a likely stray quote."""
+def _read_delimited(
+    raw: str, path: Path, fmt: str, header: bool = True
+) -> tuple[list[str], list[dict]]:
+    """The column names and rows (dicts) of CSV or TSV text, refusing a likely stray quote.
+
+    Without a header, the columns are named by their positions (``"0"``, ``"1"``...), as many
+    as the widest row has.
+    """
     delimiter = "," if fmt == "csv" else "\t"
     # Parse from a stream, not from str.splitlines(): quoted CSV fields may span lines, and
     # splitlines() would also break rows at U+0085/U+2028 inside a text. TSV has no quoting.
@@ -224,23 +409,27 @@ def _read_delimited(raw: str, path: Path, fmt: str) -> tuple[list[str], list[dic
         delimiter=delimiter,
         quoting=csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
     )
-    rows: list[dict] = []
-    header: list[str] = []
+    records: list[list[str]] = []
+    names: list[str] = []
     with _field_limit(len(raw)):
         try:
-            header = next(reader, [])
-            width = len(header)
+            if header:
+                names = next(reader, [])
+            width = len(names)
             start = reader.line_num + 1
             for record in reader:
                 if fmt == "csv" and reader.line_num > start:
                     _check_stray_quote(record, width, delimiter, path, start)
+                if not width and len(record) > 1 and reader.line_num == start:
+                    width = len(record)  # no header: a one-line first row gives the width
                 if record:  # csv.DictReader also skips blank lines
-                    row = dict(zip(header, record))
-                    rows.append(row)
+                    records.append(record)
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise RecipeError(f"{path} is not valid {fmt.upper()}: {exc}") from None
-    return header, rows
+    if not header:
+        names = [str(i) for i in range(max(map(len, records), default=0))]
+    return names, [dict(zip(names, record)) for record in records]
 
 
 def _check_stray_quote(

@@ -22,16 +22,26 @@ PATH_KEYS = ("data.path",)
 # Pointing a recipe at other data (data.path) also drops the recipe's column choices, season and
 # split: they describe the recipe's own file, not yours.
 SOURCE_GROUPS = {
-    "data": (("path",), ("time_column", "target_columns", "input_columns", "season", "split"))
+    "data": (
+        ("path",),
+        ("header", "time_column", "target_columns", "input_columns", "season", "split"),
+    )
 }
 
 
 @dataclass
 class DataConfig:
-    path: str | None = None  # the CSV file: a timestamp column and numeric value columns
-    time_column: str = "date"  # the timestamp column (ISO 8601); "date" is the ETT/Informer name
-    target_columns: list[str] | None = None  # what to forecast; default: every numeric column
-    input_columns: list[str] | None = None  # what the model reads; default: the targets
+    # The CSV file: a timestamp column and numeric value columns. Or a glob ("exports/*.csv")
+    # or a list of files holding consecutive stretches of one series, joined in order.
+    path: str | list[str] | None = None
+    # Does the first row name the columns? false: columns are 0-based positions (time_column
+    # = 0; target_columns = [1] ...).
+    header: bool = True
+    # The timestamp column (ISO 8601), by name or position; "date" is the ETT/Informer name.
+    time_column: str | int = "date"
+    # What to forecast (names or positions); default: every numeric column.
+    target_columns: list[str | int] | None = None
+    input_columns: list[str | int] | None = None  # what the model reads; default: the targets
     # [train, validation, test] as row counts or fractions; chronological, 70/10/20 by default
     # like the long-horizon literature's custom data sets.
     split: list[int] | list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
@@ -115,7 +125,7 @@ def validate(config: Config) -> None:
         )
     if d.season < 0:
         raise ConfigError(f"data.season must be 0 (detect) or a period in steps, got {d.season}")
-    if not d.time_column:
+    if d.time_column == "":  # position 0 is a time column too
         raise ConfigError("data.time_column must name the timestamp column")
     for key in ("target_columns", "input_columns"):
         names = getattr(d, key)

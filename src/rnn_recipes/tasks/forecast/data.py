@@ -58,16 +58,19 @@ class Prepared(base.Prepared):
         )
 
 
-def _path(config: Config) -> str:
+def _path(config: Config) -> str | list[str]:
+    def real(path: str) -> str:
+        return str(resolve_pkg_path(path)) if path.startswith(PKG_PREFIX) else path
+
     path = config.data.path
-    return str(resolve_pkg_path(path)) if path.startswith(PKG_PREFIX) else path
+    return [real(p) for p in path] if isinstance(path, list) else real(path)
 
 
 def load_table(config: Config, path: str, what: str = "data file"):
     """Read a CSV with the run's data settings -> (Series, inputs, targets, values [rows, C])."""
     d = config.data
     table = series_data.read_series(
-        path, d.time_column, encoding=d.encoding, delimiter=d.delimiter, what=what
+        path, d.time_column, encoding=d.encoding, delimiter=d.delimiter, what=what, header=d.header
     )
     inputs, targets = series_data.select_columns(table, d.target_columns, d.input_columns)
     values = np.stack([table.values[c] for c in inputs], axis=1)

@@ -37,22 +37,36 @@ def plots(config: Config, data: Prepared, metrics: dict[str, Any], folder) -> No
     cols = min(k, 3)
     fig, axes = plt.subplots(len(picks), cols, figsize=(5 * cols, 2.6 * len(picks)), squeeze=False)
     show = min(lb, 2 * h)  # the recent past, not the whole lookback
+    # The x axis is the series' own time column, as in predict's plot: row numbers said nothing
+    # about when, and their fractional ticks ran into each other.
+    times = np.array(data.times, dtype="datetime64[s]")
     for r, p in enumerate(picks):
         s = starts[p]
         for j in range(cols):
             ax = axes[r, j]
             past = np.arange(s + lb - show, s + lb)
             future = np.arange(s + lb, s + lb + h)
-            ax.plot(past, data.values[past, j], color="0.4", label="history")
-            ax.plot(future, data.values[future, j], color="black", label="actual")
+            ax.plot(times[past], data.values[past, j], color="0.4", label="history")
+            ax.plot(times[future], data.values[future, j], color="black", label="actual")
             pred = data.test_forecast[p, :, j] * data.scaler.std[j] + data.scaler.mean[j]
-            ax.plot(future, pred, color="tab:red", label="forecast")
+            ax.plot(times[future], pred, color="tab:red", label="forecast")
             ax.set_title(f"{data.targets[j]}, test window {p + 1}", fontsize=9)
             ax.grid(alpha=0.3)
+            _time_axis(ax)
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "forecast_examples.png", dpi=110)
     plt.close(fig)
+
+
+def _time_axis(ax) -> None:
+    """Few, short date ticks (matplotlib's concise format: the date once, then hours)."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=5)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.tick_params(axis="x", labelsize=8)
 
 
 def plot_forecast(path, table, targets, values, future, forecast, lookback) -> None:

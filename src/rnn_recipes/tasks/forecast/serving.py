@@ -86,6 +86,7 @@ def _read_for_model(serve, config: Config, path: str):
         encoding=config.data.encoding,
         delimiter=config.data.delimiter,
         what="input file",
+        header=config.data.header,
     )
     inputs, targets = model_columns(serve)
     missing = [c for c in inputs if c not in table.columns]
@@ -145,7 +146,8 @@ def predict(serve, config: Config, inputs: list[str], output=None) -> list[dict[
         stem = Path(path).stem
         csv_path = folder / f"{stem}-forecast.csv"
         png_path = folder / f"{stem}-forecast.png"
-        _write_forecast_csv(csv_path, config.data.time_column, stamps, targets, forecast[0])
+        # The column as the file names it (a position given as data.time_column is no name).
+        _write_forecast_csv(csv_path, table.time_column, stamps, targets, forecast[0])
         plot_forecast(png_path, table, targets, values, future, forecast[0], m.lookback)
         records.append(
             {

@@ -38,9 +38,11 @@ SOURCE_GROUPS = {
 @dataclass
 class DataConfig:
     path: str | None = None  # one file/folder, split by the fractions below
-    train: str | None = None  # explicit training file (takes the place of `path`)
-    validation: str | None = None  # explicit validation file; carved from train when absent
-    test: str | None = None  # explicit test file; carved from train when absent
+    # Explicit training file(s), in the place of `path`: a path, a glob ("reviews/*.tsv") or a
+    # list of them, read in order (a glob's matches sorted).
+    train: str | list[str] | None = None
+    validation: str | list[str] | None = None  # file(s) like train; carved from train when absent
+    test: str | list[str] | None = None  # file(s) like train; carved from train when absent
     tfds: str | None = None  # a TFDS dataset name, e.g. "imdb_reviews" (downloads on first use)
     tfds_data_dir: str | None = None  # where TFDS keeps its files (default ~/tensorflow_datasets)
     tfds_splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train, test]
@@ -52,8 +54,11 @@ class DataConfig:
     # test_fold) is the test split, the published folds of such corpora; 0: carve test_split.
     test_every: int = 0
     test_fold: int = 0
-    text_column: str = "text"  # column (or JSON key) holding the text
-    label_column: str = "label"  # column (or JSON key) holding the class label
+    # CSV/TSV: does the first row name the columns? false: columns are 0-based positions
+    # (text_column = 0, label_column = 1 unless set), for "sentence<TAB>label" files.
+    header: bool = True
+    text_column: str | int = "text"  # column name or position (or JSON key) holding the text
+    label_column: str | int = "label"  # column name or position (or JSON key) holding the label
     encoding: str = "utf-8"  # file encoding; old corpora are often cp1252 or latin-1
     classes: list[str] | None = None  # keep only these labels, in this order (default: all)
     validation_split: float = 0.1  # fraction of train held out for early stopping

@@ -45,14 +45,20 @@ class Prepared(base.Prepared):
     splits: dict[str, Split]
 
 
-def _real(path: str):
+def _real(path: str | list[str]):
+    if isinstance(path, list):
+        return [_real(p) for p in path]
     return resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else path
 
 
-def _read(config: Config, path: str, need_label: bool = True, log=None) -> text_data.TextTable:
-    """One labelled (or unlabelled) text file or folder, read with the run's data settings.
+def _read(
+    config: Config, path: str | list[str], need_label: bool = True, log=None, key="data.path"
+) -> text_data.TextTable:
+    """Labelled (or unlabelled) texts of a file, a folder, a glob or a list of files, read with
+    the run's data settings.
 
-    ``log`` receives the reader's notes (labels it normalised, for example).
+    ``log`` receives the reader's notes (labels it normalised, for example); ``key`` is the
+    config key that named ``path``, for messages.
     """
     d = config.data
     real = _real(path)
@@ -69,6 +75,8 @@ def _read(config: Config, path: str, need_label: bool = True, log=None) -> text_
         d.encoding,
         need_label=need_label,
         classes=d.classes,
+        header=d.header,
+        key=key,
     )
     for line in table.notes if log else ():
         log(line)
@@ -121,13 +129,16 @@ def load_splits(config: Config, log=print) -> tuple[dict[str, tuple[list, list]]
         }
         source = table.source
     else:
-        table = _read(config, d.train, log=log)
+        table = _read(config, d.train, log=log, key="data.train")
         parts = {"train": (table.texts, table.labels)}
+        # Every file read is named, with the split it went to.
+        named = [f"{table.source} (train)"]
         for name in ("validation", "test"):
             if getattr(d, name):
-                extra = _read(config, getattr(d, name), log=log)
+                extra = _read(config, getattr(d, name), log=log, key=f"data.{name}")
                 parts[name] = (extra.texts, extra.labels)
-        source = table.source
+                named.append(f"{extra.source} ({name})")
+        source = " and ".join(named) if len(named) > 1 else table.source
     if d.classes is not None:
         parts = {name: _only(texts, labels, d.classes) for name, (texts, labels) in parts.items()}
     # Carve the missing splits out of train in one go, so the fractions mean the same thing as

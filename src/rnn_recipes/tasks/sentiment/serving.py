@@ -32,6 +32,7 @@ def read_labelled(config: Config, path: str) -> tuple[list[str], list[str]]:
         config.data.text_column,
         config.data.label_column,
         config.data.encoding,
+        header=config.data.header,
     )
     return table.texts, table.labels
 
