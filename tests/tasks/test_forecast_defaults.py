@@ -138,8 +138,9 @@ def test_run_logs_derived_choices_and_records_them(tmp_path: Path, kind, expect)
     naive = metrics["test"]["baselines"]["seasonal_naive"]
     assert naive["season"] == expect["season"]  # daily: 365 > lookback 60, read from the series
     # predict reads the derived lookback back from the run folder.
-    result = invoke("predict", out, path)
+    result = invoke("predict", out, path, "-o", tmp_path / "forecasts")
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "forecasts" / f"{kind}-forecast.csv").is_file()
 
 
 def test_make_datasets_fills_the_config(tmp_path: Path):
