@@ -193,24 +193,58 @@ class SpecAugment(keras.layers.Layer):
         }
 
 
+# Floor on a clip's per-feature variance (log-mel units squared, typical values 1-10): a clip of
+# one frame, or a feature that is constant over a short clip, has none, and dividing by it would
+# blow up or give NaN.
+VARIANCE_FLOOR = 1e-3
+
+
 @keras.saving.register_keras_serializable(package="rnn_recipes")
 class UtteranceNorm(keras.layers.Layer):
-    """Subtract each clip's mean frame (over its unmasked frames): cepstral mean normalization.
+    """Per-clip normalization over its unmasked frames: cepstral mean (and variance) normalization.
 
-    A fixed microphone or channel colouring adds a constant to every log-mel (or MFCC) frame of a
-    clip; removing the clip's mean removes it. Keeps the incoming padding mask.
+    A fixed microphone, channel or vocal-tract colouring adds a constant to every log-mel (or
+    MFCC) frame of a clip; removing the clip's mean frame removes it (and the loudness). With
+    ``variance=True`` each feature is also divided by its spread over the clip (CMVN), which
+    evens out how strongly speakers modulate each band. Statistics come from the clip's own
+    frames only (the mask); padded frames come out as exactly zero. Keeps the incoming mask.
+
+    Args:
+        variance: also divide by the clip's standard deviation per feature (floored by
+            ``VARIANCE_FLOOR``, so clips of one or a few frames stay finite).
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, variance: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.variance = bool(variance)
         self.supports_masking = True
 
     def call(self, x, mask=None):
-        if mask is None:
-            return x - tf.reduce_mean(x, axis=1, keepdims=True)
-        weight = tf.cast(mask, x.dtype)[:, :, None]
+        # Without a mask every frame counts.
+        weight = tf.ones_like(x[:, :, :1]) if mask is None else tf.cast(mask, x.dtype)[:, :, None]
         count = tf.maximum(tf.reduce_sum(weight, axis=1, keepdims=True), 1.0)
-        return x - tf.reduce_sum(x * weight, axis=1, keepdims=True) / count
+        centred = x - tf.reduce_sum(x * weight, axis=1, keepdims=True) / count
+        if self.variance:
+            spread = tf.reduce_sum(tf.square(centred) * weight, axis=1, keepdims=True) / count
+            centred = centred * tf.math.rsqrt(spread + VARIANCE_FLOOR)
+        return centred * weight if mask is not None else centred
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "variance": self.variance}
+
+
+def utterance_normalize(frames, variance: bool):
+    """NumPy twin of :class:`UtteranceNorm` for one clip's unpadded ``[frames, features]``.
+
+    The pipeline uses it for the Normalization layer's statistics, which must describe what the
+    model sees after this step.
+    """
+    import numpy as np
+
+    centred = frames - frames.mean(axis=0)
+    if variance:
+        centred = centred / np.sqrt(centred.var(axis=0) + VARIANCE_FLOOR)
+    return centred
