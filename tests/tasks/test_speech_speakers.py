@@ -257,4 +257,7 @@ def test_npy_clips_of_four_frames_train_with_statistics_from_training_speakers(t
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["validation_protocol"] == "speaker-disjoint"
+    # One epoch of one: the run ended at its cap with its best epoch last, and says so.
+    assert metrics["train"]["stopped_at_epoch_cap"] is True
+    assert "note: training stopped at train.epochs=1 while validation loss" in result.output
     assert metrics["test"]["examples"] == 12
