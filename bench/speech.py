@@ -50,7 +50,6 @@ NO_AUGMENT = {"augment.speed": "[1, 1]", "augment.noise_snr": "[]"}
 # label_regex does not need: its test_regex picks takes 0-4).
 LABEL_REGEX = r"^(?P<label>\d)_(?P<speaker>[a-z]+)_(?P<index>\d+)\.wav$"
 RECIPE = "fsdd"
-RECIPE_PATH = str(common.RECIPES / f"{RECIPE}.toml")
 # Speaker-disjoint: whole speakers per split. An empty test_regex turns the file-name split off.
 SPEAKERS = {"data.group_by": "speaker", "data.test_regex": '""'}
 SAMPLE_RATE = 8000
@@ -151,8 +150,11 @@ def loso_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_loso(args, folder: Path, work: Path) -> tuple[dict[str, Any], list[str], list[float]]:
-    """Every fold through the CLI; returns the summary, the commands and peak memories."""
+def run_loso(
+    args, recipe: str, folder: Path, work: Path
+) -> tuple[dict[str, Any], list[str], list[float]]:
+    """Every fold through the CLI (``recipe``'s model, a fold manifest as the data); returns the
+    summary, the commands and peak memories."""
     names = [p.name for p in folder.glob("*.wav")]
     epochs = ["--epochs", args.epochs] if args.epochs else []
     folds, commands, rss = [], [], []
@@ -161,7 +163,7 @@ def run_loso(args, folder: Path, work: Path) -> tuple[dict[str, Any], list[str],
         out = work / f"loso-{fold['test']}"
         cmd = common.cli(
             "run",
-            RECIPE_PATH,
+            recipe,
             "--set",
             f"data.manifest={manifest}",
             *common.set_args(LOSO),
@@ -320,7 +322,7 @@ def run(args) -> dict[str, Any]:
     print(f"speech: FSDD {len(split['train'])} train+validation, {len(split['test'])} test clips")
     recipe = common.recipe_file(RECIPE, folder, work)
     if getattr(args, "protocol", "all") == "loso":
-        loso, _, _ = run_loso(args, folder, work)
+        loso, _, _ = run_loso(args, recipe, folder, work)
         throughput, _, _ = run_throughput(args, recipe, work)
         out = work / "loso.json"
         out.write_text(json.dumps({"loso": loso, "throughput": throughput}, indent=2) + "\n")
@@ -332,7 +334,7 @@ def run(args) -> dict[str, Any]:
     verbose = ["--set", "train.verbose=epoch"]
     commands, values, rss, speeds = [], [], [], []
 
-    loso, loso_commands, loso_rss = run_loso(args, folder, work)
+    loso, loso_commands, loso_rss = run_loso(args, recipe, folder, work)
     throughput, speed_commands, speed_rss = run_throughput(args, recipe, work)
     commands += loso_commands + speed_commands
     rss += loso_rss + speed_rss
