@@ -261,3 +261,35 @@ def test_npy_clips_of_four_frames_train_with_statistics_from_training_speakers(t
     assert metrics["train"]["stopped_at_epoch_cap"] is True
     assert "note: training stopped at train.epochs=1 while validation loss" in result.output
     assert metrics["test"]["examples"] == 12
+
+
+# --- endpointing --------------------------------------------------------------------------------
+
+
+def test_trim_db_drops_leading_and_trailing_quiet_frames():
+    import keras
+
+    from rnn_recipes.tasks.speech.layers import AudioFeatures
+
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 8000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    hiss = lambda n: (1e-5 * rng.standard_normal(n)).astype(np.float32)  # noqa: E731
+    quiet = np.concatenate([hiss(80 * 30), tone, hiss(80 * 20)])  # 30 frames, then 20, of hiss
+    args = dict(sample_rate=8000, frame_length=200, frame_step=80, fft_length=256, mel_bins=8)
+    plain, trimmed = AudioFeatures(**args), AudioFeatures(trim_db=40.0, **args)
+    batch = np.zeros((2, len(quiet)), np.float32)
+    batch[0], batch[1, : len(tone)] = quiet, tone
+    kept = trimmed(batch).numpy()
+    whole = plain(batch).numpy()
+    frames = 1 + (len(tone) - 200) // 80
+    n_kept = np.flatnonzero(np.any(kept[0] != 0, axis=1))[-1] + 1
+    # The hiss is gone: what is left starts with the two frames that straddle the tone's start
+    # (a frame is 2.5 hops), then the tone's own frames, then the two straddling its end.
+    assert n_kept == frames + 4
+    np.testing.assert_allclose(kept[0, 2 : 2 + frames], whole[1, :frames], atol=1e-4)
+    assert (kept[0, n_kept:] == 0).all()
+    np.testing.assert_array_equal(kept[1], trimmed(batch[1:]).numpy()[0, : kept.shape[1]])
+    again = AudioFeatures.from_config(trimmed.get_config())
+    assert again.trim_db == 40.0
+    assert isinstance(again, keras.layers.Layer)

@@ -72,6 +72,9 @@ class FeaturesConfig:
     # +18 points on unseen FSDD speakers), "none" keeps both. true/false from older recipes
     # read as "mean"/"none".
     utterance_norm: Literal["none", "mean", "mean_var"] | bool = "mean_var"
+    # Endpointing inside the model: drop each clip's leading and trailing frames quieter than
+    # its loudest frame by more than this many dB (40-50 keeps weak consonants); 0: off.
+    trim_db: float = 0.0
     time_masks: int = 0  # SpecAugment time stripes per clip in training; 0: off (small clips)
     time_mask_width: int = 10  # frames, at most, per time stripe (100 ms at the default hop)
     freq_masks: int = 0  # SpecAugment feature stripes per clip in training; 0: off
@@ -206,6 +209,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"features.mel_bins must be at least 2, got {f.mel_bins}")
     if f.kind == "mfcc" and not 1 <= f.mfcc <= f.mel_bins:
         raise ConfigError(f"features.mfcc must be in [1, mel_bins={f.mel_bins}], got {f.mfcc}")
+    if f.trim_db and not 10 <= f.trim_db <= 120:
+        raise ConfigError(
+            f"features.trim_db is in dB, 0 (off) or between 10 and 120, got {f.trim_db:g}"
+        )
     for key in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
         if getattr(f, key) < 0:
             raise ConfigError(f"features.{key} must be 0 or more, got {getattr(f, key)}")

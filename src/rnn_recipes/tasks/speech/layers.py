@@ -46,6 +46,7 @@ class AudioFeatures(keras.layers.Layer):
         fmin: float = 20.0,
         fmax: float | None = None,
         mfcc: int = 0,
+        trim_db: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,6 +58,7 @@ class AudioFeatures(keras.layers.Layer):
         self.fmin = float(fmin)
         self.fmax = float(fmax) if fmax else self.sample_rate / 2.0
         self.mfcc = int(mfcc)  # 0: log-mel; n > 0: the first n MFCCs
+        self.trim_db = float(trim_db)  # 0: off; else endpointing, see call()
         self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
             num_mel_bins=self.mel_bins,
             num_spectrogram_bins=self.fft_length // 2 + 1,
@@ -92,8 +94,32 @@ class AudioFeatures(keras.layers.Layer):
         if self.mfcc:
             feats = tf.signal.mfccs_from_log_mel_spectrograms(feats)[..., : self.mfcc]
         frames = frame_count(lengths, self.frame_length, self.frame_step)
+        if self.trim_db > 0:
+            feats, frames = self._trim(feats, power, frames)
         valid = tf.sequence_mask(frames, tf.shape(feats)[1], dtype=feats.dtype)
         return feats * valid[:, :, None]
+
+    def _trim(self, feats, power, frames):
+        """Endpointing: keep each clip's frames from the first to the last one within
+        ``trim_db`` of its loudest frame, moved to start at frame 0.
+
+        Leading and trailing silence (some recordings have 40 % of it, others none) would
+        otherwise enter the per-clip statistics and the mean over frames. The move is a gather
+        with a per-clip offset, so padding stays at the end (right-padded masks, cuDNN).
+        """
+        steps = tf.shape(feats)[1]
+        position = tf.range(steps)[None, :]
+        inside = position < frames[:, None]
+        energy = 10.0 * tf.math.log(tf.reduce_sum(power, axis=-1) + 1e-10) / tf.math.log(10.0)
+        energy = tf.where(inside, energy, -1e9)
+        loud = energy > tf.reduce_max(energy, axis=1, keepdims=True) - self.trim_db
+        loud = loud & inside
+        first = tf.reduce_min(tf.where(loud, position, steps), axis=1)
+        last = tf.reduce_max(tf.where(loud, position, -1), axis=1)
+        first = tf.where(last >= 0, first, 0)  # a clip with no frame at all keeps its one
+        kept = tf.maximum(last - first + 1, 1)
+        index = tf.minimum(first[:, None] + position, steps - 1)
+        return tf.gather(feats, index, axis=1, batch_dims=1), tf.minimum(kept, frames)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None, self.features)
@@ -109,6 +135,7 @@ class AudioFeatures(keras.layers.Layer):
             "fmin": self.fmin,
             "fmax": self.fmax,
             "mfcc": self.mfcc,
+            "trim_db": self.trim_db,
         }
 
 

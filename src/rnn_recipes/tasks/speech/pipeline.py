@@ -68,6 +68,7 @@ def feature_layer(config: Config, log_mel: bool = False):
         fmin=f.fmin,
         fmax=f.fmax,
         mfcc=f.mfcc if f.kind == "mfcc" and not log_mel else 0,
+        trim_db=f.trim_db,
         name="features",
     )
 
@@ -86,6 +87,9 @@ def compute_features(layer, waves: list[np.ndarray], batch: int = 128) -> list[n
         frames = fn(tf.constant(padded)).numpy()
         for row, i in enumerate(chunk):
             n = max(1, 1 + (len(waves[i]) - layer.frame_length) // layer.frame_step)
+            if layer.trim_db > 0:  # endpointing moved the clip's frames to the start
+                nonzero = np.flatnonzero(np.any(frames[row, :n] != 0, axis=1))
+                n = int(nonzero[-1]) + 1 if len(nonzero) else 1
             out[i] = frames[row, :n]
     return out
 
