@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where result files and their BENCHMARKS.md go (default: bench/results and the "
         "repository's BENCHMARKS.md; with --quick: <tmp>/rnn-bench-quick)",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=["all", "loso"],
+        default="all",
+        help="speech only: 'loso' runs just the leave-one-speaker-out folds and the augmentation "
+        "throughput pair, printed and kept in the scratch folder (no result file)",
+    )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     parser.add_argument(
         "--reuse",
@@ -81,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         args.work = args.work or tmp
         for task in TASKS if args.task == "all" else [args.task]:
             result = importlib.import_module(f"bench.{task}").run(args)
+            if not result:  # a partial protocol (--protocol loso): printed, not a result file
+                continue
             if partial:
                 result["quick"] = True
                 result.setdefault("notes", []).insert(

@@ -577,7 +577,31 @@ def speech_symlink_to_a_folder(tmp, ctx):
     return ["run", "speech", "--data", folder], "low/more is a symbolic link to a folder"
 
 
+def speech_augment_speed_reversed(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "augment.speed=[1.2, 0.9]"), (
+        "augment.speed [low, high] needs 0.5 <= low <= high <= 2, got [1.2, 0.9]"
+    )
+
+
+def speech_augment_noise_snr_one_number(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "augment.noise_snr=[20]"), (
+        "augment.noise_snr takes [low, high] (off: []), got [20.0]"
+    )
+
+
+def speech_utterance_norm_unknown(tmp, ctx):
+    folder = make_wavs(tmp / "w", takes=1)
+    return _run(folder, "--set", "features.utterance_norm=cmvn"), (
+        "expected one of 'none', 'mean', 'mean_var' or true or false"
+    )
+
+
 SPEECH_CASES = [
+    speech_augment_speed_reversed,
+    speech_augment_noise_snr_one_number,
+    speech_utterance_norm_unknown,
     speech_predict_a_folder,
     speech_clip_over_max_seconds,
     speech_symlink_to_a_folder,

@@ -29,6 +29,7 @@ from tests.makers import RATE, REGEX, SPEAKERS, clip, make_wavs, write_manifest
 from tests.makers import SPEECH_TINY as TINY
 
 QUIET = lambda *_: None  # noqa: E731
+NO_AUGMENT = ("augment.speed=[1, 1]", "augment.noise_snr=[]")
 
 
 def _run(folder: Path, *extra: str) -> list:
@@ -47,7 +48,11 @@ def _prepared(*sets: str):
 
 
 def test_regex_folder_ratio_split_is_stratified(tmp_path: Path):
-    data = _prepared(f"data.path={make_wavs(tmp_path / 'w', takes=4)}", f"data.label_regex={REGEX}")
+    data = _prepared(
+        f"data.path={make_wavs(tmp_path / 'w', takes=4)}",
+        f"data.label_regex={REGEX}",
+        "data.group_by=none",
+    )
     assert data.class_names == ["high", "low"]
     assert data.counts["test"] == {"high": 2, "low": 2}  # 10% of 20 per class
     assert data.counts["train"] == {"high": 16, "low": 16}
@@ -176,7 +181,13 @@ def test_mfcc_kind_gives_its_coefficients(tmp_path: Path):
 def test_pipeline_pads_per_batch(tmp_path: Path):
     folder = make_wavs(tmp_path / "w", takes=4)
     audio.write_wav(folder / "low_amy_9.wav", clip("low", 7, 0.6), RATE)
-    data = _prepared(f"data.path={folder}", f"data.label_regex={REGEX}", "data.test_split=0.05")
+    data = _prepared(
+        f"data.path={folder}",
+        f"data.label_regex={REGEX}",
+        "data.test_split=0.05",
+        "data.group_by=none",
+        *NO_AUGMENT,
+    )
     widths = [x.shape[1] for x, _ in data.train]
     assert max(widths) > 50 and min(widths) < 25  # padded to each batch's longest, not all to 57
     assert sum(len(y) for _, y in data.train) == data.train_examples
@@ -319,7 +330,10 @@ def test_run_folder_metrics_and_plots(wav_run: Path):
     assert test["confusion_matrix"]["labels"] == ["high", "low", "mid"]
     assert sum(s["examples"] for s in test["per_speaker"].values()) == test["examples"]
     assert set(test["speaker_counts"]) == {"train", "validation", "test"}
-    assert metrics["counts"]["test"] == {"high": 2, "low": 2, "mid": 2}
+    # Speakers are known, so validation and test hold whole speakers out (one of five each).
+    assert metrics["counts"]["test"] == {"high": 4, "low": 4, "mid": 4}
+    assert metrics["validation_protocol"] == metrics["test_protocol"] == "speaker-disjoint"
+    assert metrics["augmented"] is True
     assert metrics["train"]["examples_per_second"] > 0 and metrics["train"]["seconds"] > 0
     assert test["accuracy"] >= 0.5  # chance is 1/3
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__, distributed, export, report
 from .._lazy import keras, tf
+from .callbacks import stopped_at_epoch_cap
 from .training import Trained
 
 
@@ -64,6 +65,9 @@ def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role)
             "epochs_run": epochs_run,
             "best_epoch": trained.best_epoch,
             "stopped_early": epochs_run < t.epochs,
+            "stopped_at_epoch_cap": stopped_at_epoch_cap(
+                epochs_run, t.epochs, trained.best_epoch, t.patience
+            ),
             "parameters": trained.trainable + trained.fixed,
             "trainable_parameters": trained.trainable,
         },

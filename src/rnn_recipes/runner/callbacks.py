@@ -29,11 +29,22 @@ class TrainTimer(keras.callbacks.Callback):
         self.on_test_begin()
 
 
+def stopped_at_epoch_cap(epochs_run: int, epochs: int, best_epoch: int, patience: int) -> bool:
+    """Whether a run ended at ``train.epochs`` while its validation figure was still improving.
+
+    True when early stopping never ended it and the best epoch (1-based) is among the last
+    ``min(patience, 2)`` epochs: more epochs would likely have helped.
+    """
+    return epochs_run >= epochs and best_epoch > epochs_run - min(max(patience, 1), 2)
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping (best weights restored) that takes back its state on ``--resume``.
 
     Keras resets early stopping in every ``fit``; :class:`~.checkpoint.ResumeState` saves its
-    state with every checkpoint and hands it back here, right after that reset.
+    state with every checkpoint and hands it back here, right after that reset. When the run
+    ends at its epoch cap while still improving, it says so on the console (metrics.json
+    records it as ``train.stopped_at_epoch_cap``).
     """
 
     resume_state = None  # set by the training stage once the checkpoint state exists
@@ -42,6 +53,27 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         if self.resume_state is not None:
             self.resume_state.apply_early_stopping()
+        self.epochs_seen = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.epochs_seen = epoch + 1  # absolute, also after --resume
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        epochs = self.params.get("epochs") or 0
+        best = self.best_epoch + 1
+        if self.stopped_epoch or not stopped_at_epoch_cap(
+            self.epochs_seen, epochs, best, self.patience
+        ):
+            return
+        what = self.monitor.removeprefix("val_")
+        print(
+            f"note: training stopped at train.epochs={epochs} while validation {what} was still "
+            f"improving (best {float(self.best):.4g} at epoch {best} of {epochs}); raise "
+            f"train.epochs (e.g. --epochs {2 * epochs})",
+            flush=True,
+        )
 
 
 def make_timer() -> TrainTimer:

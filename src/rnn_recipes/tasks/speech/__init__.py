@@ -79,6 +79,15 @@ class SpeechTask(ClassificationTask):
 
         return _model.evaluate(config, data, model)
 
+    def run_info(self, config: Config, data: Prepared) -> dict[str, Any]:
+        # Whether validation (which picked the epoch) and test held whole speakers out: the
+        # accuracy on new voices is another figure than on voices seen in training.
+        return {
+            "validation_protocol": data.protocol["validation"],
+            "test_protocol": data.protocol["test"],
+            "augmented": data.augmented,
+        }
+
     def end_to_end_model(self, config: Config, data: Prepared, model: keras.Model) -> keras.Model:
         from . import model as _model
 

@@ -44,7 +44,9 @@ class DataConfig:
     # one sub-folder per class
     speaker_regex: str | None = None  # group `speaker` in file names, when label_regex has none
     test_regex: str | None = None  # file names that match go to test (FSDD: '_[0-4]\.wav$')
-    group_by: Literal["none", "speaker"] = "none"  # "speaker": no speaker in two splits
+    # "speaker": no speaker in two splits; "auto": "speaker" when every clip has a speaker
+    # (models meet new voices after deployment, so validation should too), else "none"
+    group_by: Literal["auto", "none", "speaker"] = "auto"
     sample_rate: int = 16000  # the model's rate in Hz; 16 kHz is the usual rate of speech sets
     resample: bool = True  # files at other rates are resampled (noted in the log); false: error
     classes: list[str] | None = None  # keep only these labels, in this order (default: all)
@@ -65,12 +67,31 @@ class FeaturesConfig:
     fmin: float = 20.0  # Hz; below this is hum and DC, not speech
     fmax: float | None = None  # Hz; unset: half the sample rate (all of the signal)
     mfcc: int = 13  # coefficients kept when kind = "mfcc" (the classic 13)
-    utterance_norm: bool = False  # subtract each clip's mean frame; try it for new microphones
-    # or speakers (it also removes overall loudness and timbre, which can carry the class)
+    # Per clip: "mean" subtracts its mean frame (removes a fixed microphone or vocal-tract
+    # colouring and the loudness), "mean_var" also divides by its spread per feature (CMVN:
+    # +18 points on unseen FSDD speakers), "none" keeps both. true/false from older recipes
+    # read as "mean"/"none".
+    utterance_norm: Literal["none", "mean", "mean_var"] | bool = "mean_var"
+    # Endpointing inside the model: drop each clip's leading and trailing frames quieter than
+    # its loudest frame by more than this many dB (40-50 keeps weak consonants); 0: off.
+    trim_db: float = 0.0
     time_masks: int = 0  # SpecAugment time stripes per clip in training; 0: off (small clips)
     time_mask_width: int = 10  # frames, at most, per time stripe (100 ms at the default hop)
     freq_masks: int = 0  # SpecAugment feature stripes per clip in training; 0: off
     freq_mask_width: int = 8  # feature channels, at most, per stripe
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform augmentation of training clips, drawn anew every epoch (never validation/test)."""
+
+    # Speed perturbation (Ko et al., 2015): each clip resampled by a factor drawn from
+    # [low, high], which changes tempo and pitch/formants together, like a new voice. [1, 1]: off.
+    speed: list[float] = field(default_factory=lambda: [0.85, 1.15])
+    # White noise at a signal-to-noise ratio (dB, of the clip's own power) drawn from
+    # [low, high]; []: off.
+    noise_snr: list[float] = field(default_factory=lambda: [10.0, 30.0])
+    noise_prob: float = 1.0  # fraction of training clips that get the noise
 
 
 @dataclass
@@ -89,6 +110,7 @@ class Config:
     description: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -99,6 +121,41 @@ def frame_samples(config: Config) -> tuple[int, int, int]:
     length = max(1, int(round(f.frame_length * sr)))
     step = max(1, int(round(f.frame_step * sr)))
     return length, step, 2 ** math.ceil(math.log2(length))
+
+
+def utterance_norm(config: Config) -> str:
+    """``features.utterance_norm`` as "none", "mean" or "mean_var" (older recipes say true/false)."""
+    value = config.features.utterance_norm
+    if isinstance(value, bool):
+        return "mean" if value else "none"
+    return value
+
+
+# Speed factors outside this range change the word, not only the voice (and 0 would divide).
+SPEED_RANGE = (0.5, 2.0)
+SNR_RANGE = (-10.0, 60.0)  # dB: from noise louder than the speech to inaudible noise
+
+
+def augmenting(config: Config) -> bool:
+    """Whether training clips are augmented (waveform inputs only; see the pipeline)."""
+    a = config.augment
+    return a.speed != [1.0, 1.0] or (bool(a.noise_snr) and a.noise_prob > 0)
+
+
+def _validate_augment(a: AugmentConfig) -> None:
+    for key, allowed, off, (low, high) in (
+        ("speed", (2,), "[1, 1]", SPEED_RANGE),
+        ("noise_snr", (0, 2), "[]", SNR_RANGE),
+    ):
+        value = getattr(a, key)
+        if len(value) not in allowed:
+            raise ConfigError(f"augment.{key} takes [low, high] (off: {off}), got {value}")
+        if value and not (low <= value[0] <= value[1] <= high):
+            raise ConfigError(
+                f"augment.{key} [low, high] needs {low:g} <= low <= high <= {high:g}, got {value}"
+            )
+    if not 0.0 <= a.noise_prob <= 1.0:
+        raise ConfigError(f"augment.noise_prob is a fraction in [0, 1], got {a.noise_prob}")
 
 
 def validate(config: Config) -> None:
@@ -152,6 +209,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"features.mel_bins must be at least 2, got {f.mel_bins}")
     if f.kind == "mfcc" and not 1 <= f.mfcc <= f.mel_bins:
         raise ConfigError(f"features.mfcc must be in [1, mel_bins={f.mel_bins}], got {f.mfcc}")
+    if f.trim_db and not 10 <= f.trim_db <= 120:
+        raise ConfigError(
+            f"features.trim_db is in dB, 0 (off) or between 10 and 120, got {f.trim_db:g}"
+        )
     for key in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
         if getattr(f, key) < 0:
             raise ConfigError(f"features.{key} must be 0 or more, got {getattr(f, key)}")
@@ -159,4 +220,5 @@ def validate(config: Config) -> None:
     require_at_most("model", m, ("units", "layers"))
     require_at_least("data", d, ("max_seconds",), 0)
     require_fraction("model", m, ("dropout",))
+    _validate_augment(config.augment)
     validate_train(t)

@@ -188,7 +188,40 @@ def _carve(idx: np.ndarray, loaded: Loaded, fractions: list[float], seed: int, b
     return [idx[p] for p in parts]
 
 
-def assign_splits(loaded: Loaded, config: Config) -> dict[str, np.ndarray]:
+def speaker_grouping(
+    loaded: Loaded, config: Config, given: dict[str, np.ndarray]
+) -> tuple[bool, str]:
+    """Whether to carve the missing splits by speaker, and why (for the log).
+
+    ``data.group_by = "auto"`` (the default) holds whole speakers out when that measures what a
+    deployed model meets, new voices, and can be done: every clip has a speaker, every class is
+    spoken by at least two speakers (else a class would vanish from training, as in speaker
+    identification), there are enough speakers for the splits to carve, and a test split given
+    by the data (manifest column, ``data.test_regex``) does not itself test training speakers
+    (then validation follows the test's protocol).
+    """
+    d = config.data
+    if d.group_by != "auto":
+        return d.group_by == "speaker", f'data.group_by = "{d.group_by}"'
+    if any(s is None for s in loaded.speakers):
+        return False, "not every clip has a speaker"
+    train = set(given["train"].tolist())
+    spoken_by: dict[str, set] = {}
+    for i in train:
+        spoken_by.setdefault(loaded.labels[i], set()).add(loaded.speakers[i])
+    lone = sorted(c for c, who in spoken_by.items() if len(who) < 2)
+    if lone:
+        return False, f"class '{lone[0]}' has a single speaker in training"
+    missing = [s for s in ("validation", "test") if s not in given]
+    speakers = {loaded.speakers[i] for i in train}
+    if len(speakers) < len(missing) + 2:
+        return False, f"{len(speakers)} speakers are too few to hold some out"
+    if "test" in given and speakers & {loaded.speakers[i] for i in given["test"]}:
+        return False, "the given test split holds training speakers, validation does too"
+    return True, 'data.group_by = "auto", every clip has a speaker'
+
+
+def assign_splits(loaded: Loaded, config: Config, log=None) -> dict[str, np.ndarray]:
     """Example indices of train/validation/test by the first rule that applies.
 
     1. a manifest's ``split`` column (or TFDS' own splits);
@@ -197,12 +230,11 @@ def assign_splits(loaded: Loaded, config: Config) -> dict[str, np.ndarray]:
 
     A missing validation (and test) split is then carved out of train by
     ``data.validation_split`` (``data.test_split``), per speaker when ``data.group_by`` is
-    ``"speaker"``.
+    ``"speaker"`` (or ``"auto"`` and :func:`speaker_grouping` finds it fits).
     """
     d, seed = config.data, config.train.seed
     n = len(loaded.labels)
-    by_speaker = d.group_by == "speaker"
-    if by_speaker:
+    if d.group_by == "speaker":
         unknown = [name for name, s in zip(loaded.names, loaded.speakers) if s is None]
         if unknown:
             raise RecipeError(
@@ -236,6 +268,10 @@ def assign_splits(loaded: Loaded, config: Config) -> dict[str, np.ndarray]:
     else:
         parts = {"train": everything}
     missing = [s for s in ("validation", "test") if s not in parts]
+    by_speaker, why = speaker_grouping(loaded, config, parts)
+    if missing and log is not None:
+        how = "whole speakers held out" if by_speaker else "clips drawn at random"
+        log(f"  {' and '.join(missing)} carved from train: {how} ({why})")
     fractions = [getattr(d, f"{s}_split") for s in missing]
     for name, frac in zip(missing, fractions):
         if frac <= 0:

@@ -46,6 +46,7 @@ class AudioFeatures(keras.layers.Layer):
         fmin: float = 20.0,
         fmax: float | None = None,
         mfcc: int = 0,
+        trim_db: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,6 +58,7 @@ class AudioFeatures(keras.layers.Layer):
         self.fmin = float(fmin)
         self.fmax = float(fmax) if fmax else self.sample_rate / 2.0
         self.mfcc = int(mfcc)  # 0: log-mel; n > 0: the first n MFCCs
+        self.trim_db = float(trim_db)  # 0: off; else endpointing, see call()
         self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
             num_mel_bins=self.mel_bins,
             num_spectrogram_bins=self.fft_length // 2 + 1,
@@ -92,8 +94,32 @@ class AudioFeatures(keras.layers.Layer):
         if self.mfcc:
             feats = tf.signal.mfccs_from_log_mel_spectrograms(feats)[..., : self.mfcc]
         frames = frame_count(lengths, self.frame_length, self.frame_step)
+        if self.trim_db > 0:
+            feats, frames = self._trim(feats, power, frames)
         valid = tf.sequence_mask(frames, tf.shape(feats)[1], dtype=feats.dtype)
         return feats * valid[:, :, None]
+
+    def _trim(self, feats, power, frames):
+        """Endpointing: keep each clip's frames from the first to the last one within
+        ``trim_db`` of its loudest frame, moved to start at frame 0.
+
+        Leading and trailing silence (some recordings have 40 % of it, others none) would
+        otherwise enter the per-clip statistics and the mean over frames. The move is a gather
+        with a per-clip offset, so padding stays at the end (right-padded masks, cuDNN).
+        """
+        steps = tf.shape(feats)[1]
+        position = tf.range(steps)[None, :]
+        inside = position < frames[:, None]
+        energy = 10.0 * tf.math.log(tf.reduce_sum(power, axis=-1) + 1e-10) / tf.math.log(10.0)
+        energy = tf.where(inside, energy, -1e9)
+        loud = energy > tf.reduce_max(energy, axis=1, keepdims=True) - self.trim_db
+        loud = loud & inside
+        first = tf.reduce_min(tf.where(loud, position, steps), axis=1)
+        last = tf.reduce_max(tf.where(loud, position, -1), axis=1)
+        first = tf.where(last >= 0, first, 0)  # a clip with no frame at all keeps its one
+        kept = tf.maximum(last - first + 1, 1)
+        index = tf.minimum(first[:, None] + position, steps - 1)
+        return tf.gather(feats, index, axis=1, batch_dims=1), tf.minimum(kept, frames)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None, self.features)
@@ -109,6 +135,7 @@ class AudioFeatures(keras.layers.Layer):
             "fmin": self.fmin,
             "fmax": self.fmax,
             "mfcc": self.mfcc,
+            "trim_db": self.trim_db,
         }
 
 
@@ -193,24 +220,58 @@ class SpecAugment(keras.layers.Layer):
         }
 
 
+# Floor on a clip's per-feature variance (log-mel units squared, typical values 1-10): a clip of
+# one frame, or a feature that is constant over a short clip, has none, and dividing by it would
+# blow up or give NaN.
+VARIANCE_FLOOR = 1e-3
+
+
 @keras.saving.register_keras_serializable(package="rnn_recipes")
 class UtteranceNorm(keras.layers.Layer):
-    """Subtract each clip's mean frame (over its unmasked frames): cepstral mean normalization.
+    """Per-clip normalization over its unmasked frames: cepstral mean (and variance) normalization.
 
-    A fixed microphone or channel colouring adds a constant to every log-mel (or MFCC) frame of a
-    clip; removing the clip's mean removes it. Keeps the incoming padding mask.
+    A fixed microphone, channel or vocal-tract colouring adds a constant to every log-mel (or
+    MFCC) frame of a clip; removing the clip's mean frame removes it (and the loudness). With
+    ``variance=True`` each feature is also divided by its spread over the clip (CMVN), which
+    evens out how strongly speakers modulate each band. Statistics come from the clip's own
+    frames only (the mask); padded frames come out as exactly zero. Keeps the incoming mask.
+
+    Args:
+        variance: also divide by the clip's standard deviation per feature (floored by
+            ``VARIANCE_FLOOR``, so clips of one or a few frames stay finite).
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, variance: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.variance = bool(variance)
         self.supports_masking = True
 
     def call(self, x, mask=None):
-        if mask is None:
-            return x - tf.reduce_mean(x, axis=1, keepdims=True)
-        weight = tf.cast(mask, x.dtype)[:, :, None]
+        # Without a mask every frame counts.
+        weight = tf.ones_like(x[:, :, :1]) if mask is None else tf.cast(mask, x.dtype)[:, :, None]
         count = tf.maximum(tf.reduce_sum(weight, axis=1, keepdims=True), 1.0)
-        return x - tf.reduce_sum(x * weight, axis=1, keepdims=True) / count
+        centred = x - tf.reduce_sum(x * weight, axis=1, keepdims=True) / count
+        if self.variance:
+            spread = tf.reduce_sum(tf.square(centred) * weight, axis=1, keepdims=True) / count
+            centred = centred * tf.math.rsqrt(spread + VARIANCE_FLOOR)
+        return centred * weight if mask is not None else centred
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "variance": self.variance}
+
+
+def utterance_normalize(frames, variance: bool):
+    """NumPy twin of :class:`UtteranceNorm` for one clip's unpadded ``[frames, features]``.
+
+    The pipeline uses it for the Normalization layer's statistics, which must describe what the
+    model sees after this step.
+    """
+    import numpy as np
+
+    centred = frames - frames.mean(axis=0)
+    if variance:
+        centred = centred / np.sqrt(centred.var(axis=0) + VARIANCE_FLOOR)
+    return centred

@@ -9,7 +9,7 @@ import numpy as np
 from ..._lazy import keras
 from ...report import classification_metrics
 from .. import classification
-from .config import Config
+from .config import Config, utterance_norm
 from .pipeline import Prepared, Spec, feature_layer
 
 
@@ -23,8 +23,9 @@ def build_model(config: Config, spec: Spec):
     # Padded frames are exactly zero (the feature layer zeroes frames past a clip's end); only
     # those after a clip's last non-zero frame are masked, never a zero frame inside a clip.
     x = PaddingMask(name="padding_mask")(inputs)
-    if f.utterance_norm:
-        x = UtteranceNorm(name="utterance_norm")(x)
+    norm = utterance_norm(config)
+    if norm != "none":
+        x = UtteranceNorm(variance=norm == "mean_var", name="utterance_norm")(x)
     x = keras.layers.Normalization(
         mean=spec.mean, variance=np.maximum(spec.variance, 1e-6), name="normalize"
     )(x)

@@ -1,0 +1,40 @@
+"""The leave-one-speaker-out protocol of ``bench/speech.py`` (FSDD, issue 13)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from bench.speech import loso_folds, loso_summary, write_fold_manifest
+
+NAMES = [f"{d}_{s}_{i}.wav" for d in range(2) for s in ("theo", "amy", "bob") for i in range(3)]
+
+
+def test_each_speaker_is_tested_once_and_validates_the_fold_before():
+    folds = loso_folds(NAMES)
+    assert folds == [
+        {"test": "amy", "validation": "bob"},
+        {"test": "bob", "validation": "theo"},
+        {"test": "theo", "validation": "amy"},
+    ]
+
+
+def test_fold_manifest_holds_the_two_speakers_out(tmp_path: Path):
+    path = write_fold_manifest(tmp_path, NAMES, loso_folds(NAMES)[0], tmp_path / "m.csv")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(NAMES)
+    split = {r["speaker"]: {x["split"] for x in rows if x["speaker"] == r["speaker"]} for r in rows}
+    assert split == {"amy": {"test"}, "bob": {"validation"}, "theo": {"train"}}
+    assert {r["label"] for r in rows} == {"0", "1"}
+    assert all(Path(r["path"]).is_absolute() for r in rows)
+
+
+def test_summary_reports_mean_and_worst_speaker():
+    folds = [
+        {"test": "amy", "accuracy": 0.9, "seconds": 10.0},
+        {"test": "bob", "accuracy": 0.6, "seconds": 20.0},
+    ]
+    summary = loso_summary(folds)
+    assert summary["mean"] == 0.75 and summary["worst"] == 0.6
+    assert summary["worst_speaker"] == "bob" and summary["seconds_total"] == 30.0
