@@ -538,16 +538,37 @@ def forecast(
     return {**speed, "mse": float(mse), "examples": data["examples"]}
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.references [TASK] [--mode M] [--epochs N] [--buckets B]``: one JSON line
+    per reference run (with the load average before and after), for bench/profile_speed.py."""
+    import argparse
     import json
     import os
 
-    for name, fn, kwargs in (
-        ("sentiment mask", sentiment, {"mode": "mask"}),
-        ("sentiment prepad", sentiment, {"mode": "prepad"}),
-        ("sentiment exact", sentiment, {"mode": "exact"}),
-        ("speech mask", speech, {"mode": "mask"}),
-        ("forecast", forecast, {}),
-    ):
-        result = fn(**kwargs)
-        print(name, json.dumps(result), "load", os.getloadavg(), flush=True)
+    parser = argparse.ArgumentParser(prog="python -m bench.references")
+    parser.add_argument(
+        "task", nargs="?", choices=("sentiment", "speech", "forecast", "all"), default="all"
+    )
+    parser.add_argument("--mode", choices=MODES, default="mask")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--buckets", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    runs = {
+        "sentiment": lambda: sentiment(
+            epochs=args.epochs, seed=args.seed, mode=args.mode, buckets=args.buckets
+        ),
+        "speech": lambda: speech(
+            epochs=args.epochs, seed=args.seed, mode=args.mode, buckets=args.buckets
+        ),
+        "forecast": lambda: forecast(epochs=args.epochs, seed=args.seed),
+    }
+    for task in runs if args.task == "all" else [args.task]:
+        load = os.getloadavg()[0]
+        result = runs[task]()
+        record = {"task": task, **result, "load_before": load, "load_after": os.getloadavg()[0]}
+        print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
