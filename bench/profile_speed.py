@@ -98,7 +98,8 @@ def recipe_run(task: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
         "peak_rss_mb": round(measured["peak_rss_mb"]),
         "load_before": before,
         "load_after": load(),
-        "command": common.command_line(cmd),
+        # The scratch folder is no part of the command a reader reruns.
+        "command": common.command_line(cmd).replace(str(work), "<tmp>"),
     }
 
 
@@ -330,6 +331,52 @@ def bucket_sweep(rdata: dict[str, Any], rounds: int, batches: int) -> dict[str, 
     return out
 
 
+def extras(task: str, rounds: int, batches: int) -> dict[str, Any]:
+    """Two candidate speed-ups on the reference model and batches, alternating with the plain
+    model: ``jit_compile=True`` (XLA) and, for sentiment, the embedding frozen (what Adam's
+    dense update of the 20,000 x 128 embedding table costs per step)."""
+    import keras
+
+    from bench import references as ref
+
+    if task == "sentiment":
+        rdata = ref.sentiment_data(ref.read_rt_polarity(DATA / "sentiment" / "rt-polarity"))
+
+        def make(jit: bool = False, frozen: bool = False):
+            model = ref.sentiment_model(rdata["vocabulary"], mask=True)
+            model.layers[1].trainable = not frozen
+            model.compile("adam", "binary_crossentropy", jit_compile=jit)
+            return model
+
+        variants = {
+            "plain": make(),
+            "jit_compile": make(jit=True),
+            "embedding_frozen": make(frozen=True),
+        }
+    elif task == "speech":
+        rdata = ref.speech_data(ref.read_fsdd(DATA / "speech" / "fsdd" / "recordings"))
+
+        def make(jit: bool = False):
+            model = ref.speech_model(rdata["features"], mask=True)
+            model.compile("adam", "sparse_categorical_crossentropy", jit_compile=jit)
+            return model
+
+        variants = {"plain": make(), "jit_compile": make(jit=True)}
+    else:
+        values = ref.read_columns(DATA / "timeseries" / "ett" / "ETTh1.csv", ["OT"])
+        rdata = ref.forecast_data(values)
+
+        def make(jit: bool = False):
+            model = ref.forecast_model(336, 96, rdata["channels"])
+            model.compile(keras.optimizers.Adam(1e-3), "mse", jit_compile=jit)
+            return model
+
+        variants = {"plain": make(), "jit_compile": make(jit=True)}
+    sample = take_batches(rdata["train"], batches)
+    named = {k: (lambda m=m: step_rate(m, sample)) for k, m in variants.items()}
+    return {"load_start": load(), **alternate(named, rounds), "load_end": load()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_speed")
     parser.add_argument("task", choices=("sentiment", "speech", "forecast", "all"))
@@ -339,6 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-runs", action="store_true", help="only the in-process breakdown")
     parser.add_argument("--skip-breakdown", action="store_true", help="only the whole runs")
+    parser.add_argument("--extras", action="store_true", help="also try XLA and a frozen embedding")
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     tasks = ("sentiment", "speech", "forecast") if args.task == "all" else (args.task,)
@@ -356,6 +404,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{task}: breakdown", flush=True)
                 entry["breakdown"] = breakdown(task, args.rounds, args.batches)
                 print(json.dumps(entry["breakdown"], indent=1), flush=True)
+            if args.extras:
+                print(f"{task}: extras (XLA, frozen embedding)", flush=True)
+                entry["extras"] = extras(task, args.rounds, args.batches)
+                print(json.dumps(entry["extras"], indent=1), flush=True)
             if args.out:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")

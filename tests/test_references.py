@@ -134,3 +134,23 @@ def test_forecast_reference_trains(tmp_path: Path):
 def test_bucket_bounds_split_the_lengths_evenly():
     assert references.bucket_bounds(np.arange(1, 101), 4) == [26, 51, 76]
     assert references.bucket_bounds(np.full(50, 7), 4) == [8]  # one length: one bound
+
+
+def test_model_trained_on_exact_length_batches_serves_padded_input_identically(tmp_path: Path):
+    """The correctness condition of issue 15: train without a mask on exact-length batches, copy
+    the weights into the masked model, and a right-padded batch of mixed lengths scores every
+    item as that item alone does (and as the unmasked training model does on it unpadded)."""
+    splits = references.read_rt_polarity(write_rt_polarity(tmp_path / "rt", n=40))
+    data = references.sentiment_data(splits, batch_size=8, mode="exact")
+    trained = references.sentiment_model(data["vocabulary"], mask=False, embedding_dim=8, units=4)
+    trained.fit(data["train"], epochs=1, verbose=0)
+    serving = references.sentiment_model(data["vocabulary"], mask=True, embedding_dim=8, units=4)
+    serving.set_weights(trained.get_weights())
+    x, _ = next(data["test"].as_numpy_iterator())  # right-padded to the batch's longest
+    lengths = real_lengths(x)
+    assert len(set(lengths)) > 1
+    padded = np.asarray(serving(x))[:, 0]
+    for row, n in zip(range(len(x)), lengths):
+        alone = x[row : row + 1, :n]
+        np.testing.assert_allclose(padded[row], np.asarray(serving(alone))[0, 0], atol=1e-5)
+        np.testing.assert_allclose(padded[row], np.asarray(trained(alone))[0, 0], atol=1e-5)
