@@ -411,7 +411,9 @@ def speech(
     """Strong reference for the speech benchmark (FSDD, official split). Args as :func:`sentiment`
     (``mode`` is ``"mask"`` or ``"prepad"``)."""
     if mode == "exact":
-        raise ValueError("speech clips have ~150 distinct lengths: use mode 'mask' or 'prepad'")
+        raise ValueError(
+            "FSDD has ~94 distinct clip lengths (too many partial batches): use mode 'mask' or 'prepad'"
+        )
     keras = _keras()
     keras.utils.set_random_seed(seed)
     data = speech_data(read_fsdd(folder), batch_size, seed, mode, buckets)
