@@ -675,7 +675,7 @@ def forecast_horizon_zero(tmp, ctx):
 
 
 def forecast_lookback_negative(tmp, ctx):
-    return ["run", "forecast", "--set", "model.lookback=-5"], "model.lookback must be at least 1"
+    return ["run", "forecast", "--set", "model.lookback=-5"], "model.lookback must be 0 (derived"
 
 
 def forecast_monitor_accuracy(tmp, ctx):

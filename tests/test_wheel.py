@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     bindir = venv / ("Scripts" if sys.platform == "win32" else "bin")
+    # The venv must import the wheel's copy, also when the suite runs with PYTHONPATH=src.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run(
         [
             str(bindir / "python"),
@@ -55,6 +58,7 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
             str(wheel),
         ],
         check=True,
+        env=env,
         capture_output=True,
         text=True,
     )
@@ -66,6 +70,7 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
             "print((r.files('rnn_recipes') / 'samples' / 'sentiment_reviews.csv').is_file())",
         ],
         check=True,
+        env=env,
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -80,6 +85,7 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
             "print(len(list((d / 'speech_vowels').iterdir())), (d / 'forecast_demo.csv').is_file())",
         ],
         check=True,
+        env=env,
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -89,6 +95,7 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
     listed = subprocess.run(
         [str(bindir / "rnn-recipes"), "list"],
         check=True,
+        env=env,
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -98,6 +105,7 @@ def test_wheel_installs_offline_and_finds_builtin_recipes(tmp_path: Path):
     shown = subprocess.run(
         [str(bindir / "rnn-recipes"), "show", "sentiment"],
         check=True,
+        env=env,
         capture_output=True,
         text=True,
         cwd=tmp_path,

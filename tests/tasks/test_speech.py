@@ -541,7 +541,10 @@ def test_tfds_route_reads_a_prepared_dataset_offline(tmp_path: Path):
 def test_quick_start_demo_finishes_and_beats_chance(tmp_path: Path):
     _, seconds = run_quick_start("speech", tmp_path)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["test"]["accuracy"] >= 0.7  # 5 vowels: chance is 0.2
+    # 5 vowels: chance is 0.2. The demo's test clips are a synthetic speaker the model never
+    # heard (speaker-disjoint splits by default since issue 13); the run scores 0.625 there.
+    assert metrics["test"]["accuracy"] >= 0.5
+    assert metrics["test_protocol"] == "speaker-disjoint"
     print(f"speech quick start: {seconds:.0f} s, test accuracy {metrics['test']['accuracy']:.3f}")
 
 

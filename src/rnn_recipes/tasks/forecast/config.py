@@ -114,7 +114,12 @@ def validate(config: Config) -> None:
     if not d.path:
         raise ConfigError("no data: set data.path (or pass --data PATH)")
     require_at_least("model", m, ("horizon", "layers"))
-    require_at_least("model", m, ("lookback", "segment_length"), 0)  # 0: derived from the data
+    for key in ("lookback", "segment_length"):
+        if getattr(m, key) < 0:
+            raise ConfigError(
+                f"model.{key} must be 0 (derived from the data) or a number of steps, "
+                f"got {getattr(m, key)}"
+            )
     require_at_least("model", m, ("units",), 2)
     require_at_most("model", m, ("units", "layers"))
     require_delimiter("data", config.data)
