@@ -42,6 +42,28 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "rnn_recipes.cli", *map(str, args)]
 
 
+def fixed_epochs_command(
+    recipe: str, settings: dict[str, Any], epochs: int, seed: int, out: Path, *extra: str
+) -> list[str]:
+    """``rnn-recipes run`` of ``recipe`` for exactly ``epochs`` epochs (early stopping off), as
+    the speed runs use it: the same run length on both sides of a comparison."""
+    return cli(
+        "run",
+        recipe,
+        *set_args(settings),
+        "--epochs",
+        epochs,
+        "--set",
+        "train.patience=1000",
+        "--seed",
+        seed,
+        "-o",
+        out,
+        "--force",
+        *extra,
+    )
+
+
 def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) -> dict[str, float]:
     """Run a command; return its wall seconds and peak RSS (MB). Raises on failure."""
     started = time.perf_counter()

@@ -212,21 +212,8 @@ def run(args) -> dict[str, Any]:
     values = rows["recipe"]["values"]
 
     out = work / "speed"
-    cmd = common.cli(
-        "run",
-        recipe,
-        *common.set_args(REF_ARCH),
-        "--epochs",
-        args.speed_epochs,
-        "--set",
-        "train.patience=1000",
-        "--seed",
-        args.seeds[0],
-        "-o",
-        out,
-        "--force",
-        "--set",
-        "train.verbose=epoch",
+    cmd = common.fixed_epochs_command(
+        recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out, "--set", "train.verbose=epoch"
     )
     measured = common.run_child(cmd, work / "speed.log")
     rss.append(measured["peak_rss_mb"])

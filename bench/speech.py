@@ -207,20 +207,7 @@ def run_throughput(args, recipe: str, work: Path) -> tuple[dict[str, Any], list[
     speeds, commands, rss = {}, [], []
     for name, settings in (("augment_on", {}), ("augment_off", NO_AUGMENT)):
         out = work / f"throughput-{name}"
-        cmd = common.cli(
-            "run",
-            recipe,
-            *common.set_args(settings),
-            "--epochs",
-            args.speed_epochs,
-            "--set",
-            "train.patience=1000",
-            "--seed",
-            args.seeds[0],
-            "-o",
-            out,
-            "--force",
-        )
+        cmd = common.fixed_epochs_command(recipe, settings, args.speed_epochs, args.seeds[0], out)
         measured = common.run_child(
             [*cmd, "--set", "train.verbose=epoch"], work / f"throughput-{name}.log"
         )
@@ -351,20 +338,7 @@ def run(args) -> dict[str, Any]:
         print(f"speech seed {seed}: accuracy {values[-1]:.4f} in {measured['seconds']:.0f} s")
 
     out = work / "speed"
-    cmd = common.cli(
-        "run",
-        recipe,
-        *common.set_args(REF_ARCH),
-        "--epochs",
-        args.speed_epochs,
-        "--set",
-        "train.patience=1000",
-        "--seed",
-        args.seeds[0],
-        "-o",
-        out,
-        "--force",
-    )
+    cmd = common.fixed_epochs_command(recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out)
     measured = common.run_child([*cmd, *verbose], work / "speed.log")
     rss.append(measured["peak_rss_mb"])
     recipe_speed = json.loads((out / "metrics.json").read_text())["train"]["examples_per_second"]

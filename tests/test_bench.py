@@ -289,3 +289,11 @@ def test_fewer_folds_than_the_protocol_cannot_land_in_bench_results():
     from bench.__main__ import main
 
     assert main(["sentiment", "--folds", "3", "--results-dir", str(common.RESULTS)]) == 2
+
+
+def test_fixed_epochs_command_turns_early_stopping_off(tmp_path: Path):
+    cmd = common.fixed_epochs_command("fsdd.toml", {"model.units": 64}, 2, 7, tmp_path / "o")
+    assert common.command_line(cmd) == (
+        f"rnn-recipes run fsdd.toml --set model.units=64 --epochs 2 --set train.patience=1000 "
+        f"--seed 7 -o {tmp_path / 'o'} --force"
+    )
