@@ -101,3 +101,14 @@ def walk_files(root: Path, skip_hidden: bool = False) -> list[Path]:
             if path.is_file():
                 out.append(path)
     return sorted(out)
+
+
+def column_at(position: int, names: list[str], path: Path | str, key: str) -> str:
+    """The name of the column at 0-based ``position`` among ``names``, or the one-line error
+    saying ``key`` points past the file's last column."""
+    if not 0 <= position < len(names):
+        raise RecipeError(
+            f"{key} = {position} but {path} has {len(names)} column(s) (positions 0 to "
+            f"{len(names) - 1}); set {key} to a position in that range"
+        )
+    return names[position]

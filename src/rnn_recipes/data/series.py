@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import check_delimiter
 from ..errors import ConfigError, RecipeError
-from .files import expand_paths
+from .files import column_at, expand_paths
 
 # Spellings of "no value" found in exported spreadsheets and R/pandas dumps.
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
@@ -158,12 +158,7 @@ def _read_rows(
 def _time_name(time_column: str | int, header: list[str], path: str, delimiter: str) -> str:
     """The header name of the time column given by name or 0-based position."""
     if isinstance(time_column, int):
-        if not 0 <= time_column < len(header):
-            raise RecipeError(
-                f"data.time_column = {time_column} but {path} has {len(header)} column(s) "
-                f"(positions 0 to {len(header) - 1}); set data.time_column to a position in range"
-            )
-        return header[time_column]
+        return column_at(time_column, header, path, "data.time_column")
     if time_column not in header:
         looks = [h for h in header if _parse_time(h) is not None]
         hint = (

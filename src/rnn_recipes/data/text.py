@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RecipeError
-from .files import expand_paths, walk_files
+from .files import column_at, expand_paths, walk_files
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "folder", "lines")
 _BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -188,12 +188,7 @@ Column = str | int  # a column's name, or its 0-based position
 def _column_name(spec: Column, found: list[str], path: Path, key: str, header: bool) -> str:
     """The name under which column ``spec`` (a name or a 0-based position) is in ``found``."""
     if isinstance(spec, int):
-        if not 0 <= spec < len(found):
-            raise RecipeError(
-                f"{key} = {spec} but {path} has {len(found)} column(s) (positions 0 to "
-                f"{len(found) - 1}); set {key} to a position in that range"
-            )
-        return found[spec]
+        return column_at(spec, found, path, key)
     if not header:
         raise RecipeError(
             f"{key} = {spec!r} names a column, but with data.header = false columns have no "
