@@ -33,8 +33,11 @@ SOURCE_GROUPS = {
 
 @dataclass
 class DataConfig:
-    path: str | None = None  # a folder of .wav (or .npy) files, or a .csv manifest
-    manifest: str | None = None  # CSV path,label[,speaker][,split]; paths relative to it
+    # A folder of .wav (or .npy) files or a .csv manifest; or a list of them, or a glob
+    # ("lists/*.csv")
+    path: str | list[str] | None = None
+    # CSV path,label[,speaker][,split]; paths relative to it. A list or a glob reads every one.
+    manifest: str | list[str] | None = None
     allow_outside: bool = False  # let manifest paths leave the manifest's folder (trusted
     # manifests only; by default a manifest can name only files under its own folder)
     tfds: str | None = None  # TFDS audio set, e.g. "spoken_digit" (downloads on first use)

@@ -17,6 +17,7 @@ import numpy as np
 from ...config import PKG_PREFIX, resolve_pkg_path
 from ...data import audio
 from ...data import tfds as tfds_data
+from ...data.files import expand_paths
 from ...data.splits import group_split, stratified_split
 from ...errors import ConfigError, RecipeError
 from .config import Config, frame_samples
@@ -39,13 +40,53 @@ def _real(path: str) -> Path:
     return resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else Path(path)
 
 
-def listing_for(config: Config, path: str) -> audio.Listing:
-    """Files and labels of a folder (by the run's label rules) or a .csv manifest."""
+def _one_listing(config: Config, real: Path, manifest: bool) -> audio.Listing:
     d = config.data
-    real = _real(path)
-    if real.suffix.lower() == ".csv" and not real.is_dir():
+    if manifest or (real.suffix.lower() == ".csv" and not real.is_dir()):
         return audio.read_manifest(real, d.allow_outside)
     return audio.list_folder(real, d.label_regex, d.speaker_regex)
+
+
+def listing_for(
+    config: Config, path: str | list[str], key: str = "data.path", manifest: bool = False
+) -> audio.Listing:
+    """Files and labels of folders (by the run's label rules) and .csv manifests.
+
+    Args:
+        config: the run's settings (label rules, ``data.allow_outside``).
+        path: a folder or a manifest, a glob of them (``"lists/*.csv"``), or a list of either;
+            each manifest's paths are relative to its own folder.
+        key: the config key that named ``path``, for the message when a glob matches nothing.
+        manifest: read every path as a manifest (``data.manifest``), whatever its suffix.
+
+    Returns:
+        One listing of every file, in the order the paths (and sorted glob matches) give.
+    """
+    spec = [_real(p) for p in path] if isinstance(path, list) else _real(path)
+    paths = expand_paths(spec, key)
+    listings = [_one_listing(config, p, manifest) for p in paths]
+    if len(listings) == 1:
+        return listings[0]
+    kinds = {lst.kind for lst in listings}
+    if len(kinds) > 1:
+        wav = next(lst for lst in listings if lst.kind == "wav")
+        npy = next(lst for lst in listings if lst.kind == "npy")
+        raise RecipeError(
+            f"{key} mixes .wav ({wav.items[0].path.name}) and .npy ({npy.items[0].path.name}) "
+            "files; use one kind per data set (audio or precomputed features)"
+        )
+    items = [it for lst in listings for it in lst.items]
+    splits = {it.split for it in items}
+    if None in splits and len(splits) > 1:
+        raise RecipeError(
+            f"{key}: rows of some manifests have a split and others do not; give every row one "
+            "or none"
+        )
+    shown = [f"  {lst.source}" for lst in listings[:5]]
+    if len(listings) > 5:
+        shown.append(f"  ... and {len(listings) - 5} more")
+    source = f"{len(items)} {kinds.pop()} files from {len(listings)} sources:\n" + "\n".join(shown)
+    return audio.Listing(items, listings[0].kind, source)
 
 
 def read_clip(config: Config, path: Path, notes: audio.Notes | None = None) -> np.ndarray:
@@ -80,7 +121,7 @@ def read_files(config: Config, paths: list[Path], kind: str, log=print) -> list[
 def load_files(config: Config, log) -> Loaded:
     d = config.data
     if d.manifest:
-        listing = audio.read_manifest(_real(d.manifest), d.allow_outside)
+        listing = listing_for(config, d.manifest, "data.manifest", manifest=True)
     else:
         listing = listing_for(config, d.path)
     items = listing.items
