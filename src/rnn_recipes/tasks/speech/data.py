@@ -9,6 +9,7 @@ sub-folders or ``data.label_regex``; a ``.csv`` path is read as a manifest), ``d
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,15 @@ def read_files(config: Config, paths: list[Path], kind: str, log=print) -> list[
 
 
 def load_files(config: Config, log) -> Loaded:
+    """Every clip of the files the config names, read into memory."""
+    loaded = list_files(config)
+    loaded.arrays = read_files(config, [Path(n) for n in loaded.names], loaded.kind, log)
+    return loaded
+
+
+def list_files(config: Config) -> Loaded:
+    """The files the config names with their labels, speakers and splits; nothing read yet
+    (``arrays`` is empty): a streaming run keeps only this list in memory."""
     d = config.data
     if d.manifest:
         listing = listing_for(config, d.manifest, "data.manifest", manifest=True)
@@ -133,9 +143,8 @@ def load_files(config: Config, log) -> Loaded:
                 f"{', '.join(sorted({it.label for it in listing.items})[:10])}"
             )
     _check_classes([it.label for it in items], config)
-    arrays = read_files(config, [it.path for it in items], listing.kind, log)
     return Loaded(
-        arrays=arrays,
+        arrays=[],
         labels=[it.label for it in items],
         speakers=[it.speaker for it in items],
         names=[str(it.path) for it in items],
@@ -143,6 +152,44 @@ def load_files(config: Config, log) -> Loaded:
         kind=listing.kind,
         source=listing.source,
     )
+
+
+def probe_lengths(config: Config, loaded: Loaded, log=print) -> tuple[np.ndarray, int]:
+    """Each file's length from its header, and the features per frame (``.npy``; 0 for audio).
+
+    For audio the length is in samples at the model's rate (what :func:`read_clip` returns, up
+    to trailing zeros); for ``.npy`` it is frames. Every file is checked as far as its header
+    allows, with the same errors as reading it, before a streaming run starts training.
+    """
+    paths = [Path(n) for n in loaded.names]
+    if loaded.kind == "npy":
+        shapes = [audio.probe_npy(p) for p in paths]
+        counts = Counter(f for _, f in shapes)
+        common = counts.most_common(1)[0][0]
+        for (_, f), p in zip(shapes, paths):
+            if f != common:
+                raise RecipeError(
+                    f"{p} has {f} features per frame but {counts[common]} other files have "
+                    f"{common}; all .npy files must have the same feature count"
+                )
+        return np.array([n for n, _ in shapes], dtype=np.int64), common
+    d, notes = config.data, audio.Notes()
+    need = frame_samples(config)[0]
+    lengths = np.empty(len(paths), dtype=np.int64)
+    for i, p in enumerate(paths):
+        n = audio.probe_wav(
+            p, d.sample_rate, d.resample, notes, max_seconds=d.max_seconds or None, crop=d.crop
+        )
+        if n < need:
+            raise RecipeError(
+                f"{p} holds {n} samples ({1000 * n / d.sample_rate:.1f} ms of sound), shorter "
+                f"than one frame ({need} samples, features.frame_length "
+                f"{config.features.frame_length} s); remove it or lower features.frame_length"
+            )
+        lengths[i] = n
+    for line in notes.lines(d.sample_rate):
+        log(line)
+    return lengths, 0
 
 
 def load_tfds(config: Config, log) -> Loaded:
