@@ -6,6 +6,9 @@ and batched by length, so validation and test epochs only pay for the recurrent 
 changes them anew (:mod:`.augment`), batches them by their new length and runs the same feature
 layer the exported model starts with over each batch. Augmentation costs little next to the RNN
 (the pipeline runs ahead of training on the other core).
+
+A data set too large for memory is streamed instead (``data.stream``): :mod:`.stream` reads the
+clips inside tf.data and shares the split, logging and augmentation steps defined here.
 """
 
 from __future__ import annotations

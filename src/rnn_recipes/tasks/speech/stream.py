@@ -1,6 +1,6 @@
 """Speech data that does not fit in memory: clips read and features computed inside tf.data.
 
-Only the file list (paths, labels, speakers: about a hundred bytes a clip) is held. The splits
+Only the file list (paths, labels, speakers: a few hundred bytes a clip) is held. The splits
 are assigned on it exactly as in memory (same rules, same seed, so ``stream = true`` and
 ``false`` split a data set the same way). Each clip's length comes from its WAV header (or
 ``.npy`` header), so the length buckets are known before any audio is decoded, and every file
