@@ -432,6 +432,127 @@ def read_wav(
     return x[: nonzero[-1] + 1] if len(nonzero) else x
 
 
+def _wav_header(path: Path) -> tuple[int, int, int, int, int]:
+    """(channels, sample width, rate, frames, data bytes present) from a WAV file's chunks.
+
+    Only the header is read: the data chunk's size gives the frame count, and the file's size
+    says whether all of it is there. Problems are raised as ``wave.Error`` (worded by
+    :func:`probe_wav` like :func:`read_wav`'s).
+    """
+    with open(path, "rb") as f:
+        riff = f.read(12)
+        if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:] != b"WAVE":
+            raise wave.Error("file does not start with RIFF id")
+        fmt = None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                raise wave.Error("fmt chunk and/or data chunk missing")
+            chunk, size = head[:4], struct.unpack("<I", head[4:])[0]
+            if chunk == b"fmt ":
+                fmt = f.read(size)
+                if size % 2:
+                    f.read(1)
+                if len(fmt) < 16:
+                    raise EOFError
+                continue
+            if chunk == b"data":
+                start = f.tell()
+                present = max(0, f.seek(0, 2) - start)
+                break
+            f.seek(size + size % 2, 1)
+    if fmt is None:
+        raise wave.Error("data chunk before fmt chunk")
+    tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    if tag != _PCM:
+        raise wave.Error(f"unknown format: {tag}")
+    if channels < 1 or block < channels or block % channels:
+        raise wave.Error(f"bad block size {block} for {channels} channel(s)")
+    return channels, block // channels, rate, size // block, min(present, size)
+
+
+def probe_wav(
+    path: Path,
+    sample_rate: int,
+    allow_resample: bool = True,
+    notes: Notes | None = None,
+    max_seconds: float | None = None,
+    crop: bool = False,
+) -> int:
+    """The samples :func:`read_wav` would return at ``sample_rate``, from the header alone.
+
+    Streaming needs every clip's length (for the length buckets) and every unreadable file
+    named before training starts, without decoding the audio: this checks what :func:`read_wav`
+    checks that the header can tell (format, sample width, truncation, rate, ``max_seconds``)
+    with the same one-line errors. The length is an upper bound: :func:`read_wav` also drops
+    trailing exact zeros, which only the samples show.
+    """
+    path = Path(path)
+    try:
+        channels, width, rate, frames, present = _wav_header(path)
+    except FileNotFoundError:
+        raise RecipeError(f"audio file not found: {path}") from None
+    except PermissionError:
+        raise RecipeError(f"cannot read {path}: permission denied") from None
+    except (wave.Error, EOFError, ValueError, OSError, struct.error) as exc:
+        reason = str(exc) or "unreadable header"
+        if "unknown format" in reason:
+            hint = "only integer PCM is read; convert it, e.g. sox in.wav -b 16 out.wav"
+        else:
+            hint = "it is corrupt, truncated or not a WAV file; re-export it or remove it"
+        raise RecipeError(f"cannot read WAV file {path} ({reason}): {hint}") from None
+    if width not in (1, 2, 3, 4):
+        raise RecipeError(f"WAV file {path} has {8 * width}-bit samples; convert it to 16-bit PCM")
+    n = _frames_to_read(path, frames, rate, max_seconds, crop, notes)
+    if n == 0:
+        raise RecipeError(f"WAV file {path} has no audio samples; remove it")
+    if present < n * channels * width:
+        raise RecipeError(
+            f"WAV file {path} is truncated ({present} of {n * channels * width} data bytes); "
+            "re-export it or remove it"
+        )
+    if channels > 1 and notes is not None:
+        notes.downmixed += 1
+    if rate != sample_rate:
+        if not allow_resample:
+            raise RecipeError(
+                f"WAV file {path} is at {rate} Hz but the model's data.sample_rate is "
+                f"{sample_rate} Hz; set data.sample_rate={rate}, convert the file, or set "
+                "data.resample=true"
+            )
+        if notes is not None:
+            notes.resampled[rate] += 1
+        return max(1, int(round(n * sample_rate / rate)))
+    return n
+
+
+def probe_npy(path: Path) -> tuple[int, int]:
+    """(frames, features) of a ``.npy`` frame-feature file, read from its header (memory-mapped,
+    the values are not loaded)."""
+    path = Path(path)
+    try:
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise RecipeError(f"feature file not found: {path}") from None
+    except PermissionError:
+        raise RecipeError(f"cannot read {path}: permission denied") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise RecipeError(
+            f"cannot read {path} as a NumPy .npy array ({str(exc).strip() or type(exc).__name__});"
+            " save it with numpy.save"
+        ) from None
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+        raise RecipeError(
+            f"{path} holds a {x.dtype} array of shape {x.shape}; frame features must be a 2-D "
+            "float array [frames, features]"
+        )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise RecipeError(f"{path} has shape {x.shape}: no frames or no features; remove it")
+    return int(x.shape[0]), int(x.shape[1])
+
+
 def read_npy(path: Path) -> np.ndarray:
     """A ``[frames, features]`` float array of precomputed per-frame features."""
     path = Path(path)

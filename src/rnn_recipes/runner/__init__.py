@@ -35,6 +35,7 @@ from typing import Any
 from .. import compat, distributed, export
 from .._lazy import keras
 from ..config import Resolved, resolve_pkg_path
+from ..data import cache as data_cache
 from ..errors import RecipeError
 from . import artifacts, training
 from .checkpoint import FOLDER as CHECKPOINTS
@@ -262,7 +263,8 @@ def _run_in(
     keras.utils.set_random_seed(t.seed)
     with compat.op_determinism(t.deterministic):
         log("Loading data")
-        data = task.make_datasets(cfg, log)
+        with data_cache.folder(work / data_cache.CACHE):  # streaming tasks cache features there
+            data = task.make_datasets(cfg, log)
         if role.chief:
             _record_config(resolved, work)
         trained = training.train(resolved, work, data, strategy, log, resume, role)

@@ -17,6 +17,9 @@ Data it accepts (``data.*`` keys):
 * ``data.tfds``: a TensorFlow Datasets audio set by name (``spoken_digit``, ``speech_commands``),
   with its own splits when it has them.
 
+Larger than memory: ``data.stream = true`` (or "auto" above ``data.stream_above_mb``) keeps
+only the file list and reads clips inside tf.data (:mod:`.stream`).
+
 Splits: a manifest's ``split`` column; else ``data.test_regex`` (matching file names go to test);
 else seeded stratified fractions; ``data.group_by = "speaker"`` keeps every speaker in one split.
 

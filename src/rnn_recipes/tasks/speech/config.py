@@ -33,8 +33,11 @@ SOURCE_GROUPS = {
 
 @dataclass
 class DataConfig:
-    path: str | None = None  # a folder of .wav (or .npy) files, or a .csv manifest
-    manifest: str | None = None  # CSV path,label[,speaker][,split]; paths relative to it
+    # A folder of .wav (or .npy) files or a .csv manifest; or a list of them, or a glob
+    # ("lists/*.csv")
+    path: str | list[str] | None = None
+    # CSV path,label[,speaker][,split]; paths relative to it. A list or a glob reads every one.
+    manifest: str | list[str] | None = None
     allow_outside: bool = False  # let manifest paths leave the manifest's folder (trusted
     # manifests only; by default a manifest can name only files under its own folder)
     tfds: str | None = None  # TFDS audio set, e.g. "spoken_digit" (downloads on first use)
@@ -56,6 +59,18 @@ class DataConfig:
     crop: bool = False  # true: read only the first max_seconds of a longer clip instead
     validation_split: float = 0.1  # fraction held out for early stopping
     test_split: float = 0.1  # fraction held out for the final test (when no other rule applies)
+    # true: clips are read and their features computed inside tf.data, never all in memory
+    # (only the file list is); false: every clip read into memory first; "auto": stream when the
+    # data files together are larger than stream_above_mb.
+    stream: Literal["auto"] | bool = "auto"
+    stream_above_mb: float = 1024.0  # "auto" streams above this many MB of data files
+    # Examples (frame sequences) held for shuffling when streaming: memory is bounded by this,
+    # the batch size and the prefetch, not by the data.
+    shuffle_buffer: int = 10000
+    # Where the frames computed while streaming are kept between epochs: "disk" (the run
+    # folder's cache/, about as large as the features), "memory" (grows with the data) or
+    # "none" (computed again every epoch).
+    cache: Literal["disk", "memory", "none"] = "disk"
 
 
 @dataclass
@@ -172,6 +187,11 @@ def validate(config: Config) -> None:
         )
     if d.tfds and (d.test_regex or d.label_regex):
         raise ConfigError("data.label_regex/data.test_regex apply to files, not to data.tfds")
+    if d.tfds and d.stream is True:
+        raise ConfigError(
+            "data.stream = true reads files; data.tfds is read in memory: set data.stream = "
+            '"auto" or false'
+        )
     if d.tfds_splits is not None and len(d.tfds_splits) not in (2, 3):
         raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
     for key in ("label_regex", "speaker_regex", "test_regex"):
@@ -219,6 +239,9 @@ def validate(config: Config) -> None:
     require_at_least("model", m, ("units", "layers"))
     require_at_most("model", m, ("units", "layers"))
     require_at_least("data", d, ("max_seconds",), 0)
+    require_at_least("data", d, ("shuffle_buffer",))
+    if not d.stream_above_mb > 0:
+        raise ConfigError(f"data.stream_above_mb must be above 0, got {d.stream_above_mb:g}")
     require_fraction("model", m, ("dropout",))
     _validate_augment(config.augment)
     validate_train(t)

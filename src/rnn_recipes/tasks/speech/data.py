@@ -9,6 +9,7 @@ sub-folders or ``data.label_regex``; a ``.csv`` path is read as a manifest), ``d
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from ...config import PKG_PREFIX, resolve_pkg_path
 from ...data import audio
 from ...data import tfds as tfds_data
+from ...data.files import expand_paths
 from ...data.splits import group_split, stratified_split
 from ...errors import ConfigError, RecipeError
 from .config import Config, frame_samples
@@ -39,13 +41,53 @@ def _real(path: str) -> Path:
     return resolve_pkg_path(path) if path.startswith(PKG_PREFIX) else Path(path)
 
 
-def listing_for(config: Config, path: str) -> audio.Listing:
-    """Files and labels of a folder (by the run's label rules) or a .csv manifest."""
+def _one_listing(config: Config, real: Path, manifest: bool) -> audio.Listing:
     d = config.data
-    real = _real(path)
-    if real.suffix.lower() == ".csv" and not real.is_dir():
+    if manifest or (real.suffix.lower() == ".csv" and not real.is_dir()):
         return audio.read_manifest(real, d.allow_outside)
     return audio.list_folder(real, d.label_regex, d.speaker_regex)
+
+
+def listing_for(
+    config: Config, path: str | list[str], key: str = "data.path", manifest: bool = False
+) -> audio.Listing:
+    """Files and labels of folders (by the run's label rules) and .csv manifests.
+
+    Args:
+        config: the run's settings (label rules, ``data.allow_outside``).
+        path: a folder or a manifest, a glob of them (``"lists/*.csv"``), or a list of either;
+            each manifest's paths are relative to its own folder.
+        key: the config key that named ``path``, for the message when a glob matches nothing.
+        manifest: read every path as a manifest (``data.manifest``), whatever its suffix.
+
+    Returns:
+        One listing of every file, in the order the paths (and sorted glob matches) give.
+    """
+    spec = [_real(p) for p in path] if isinstance(path, list) else _real(path)
+    paths = expand_paths(spec, key)
+    listings = [_one_listing(config, p, manifest) for p in paths]
+    if len(listings) == 1:
+        return listings[0]
+    kinds = {lst.kind for lst in listings}
+    if len(kinds) > 1:
+        wav = next(lst for lst in listings if lst.kind == "wav")
+        npy = next(lst for lst in listings if lst.kind == "npy")
+        raise RecipeError(
+            f"{key} mixes .wav ({wav.items[0].path.name}) and .npy ({npy.items[0].path.name}) "
+            "files; use one kind per data set (audio or precomputed features)"
+        )
+    items = [it for lst in listings for it in lst.items]
+    splits = {it.split for it in items}
+    if None in splits and len(splits) > 1:
+        raise RecipeError(
+            f"{key}: rows of some manifests have a split and others do not; give every row one "
+            "or none"
+        )
+    shown = [f"  {lst.source}" for lst in listings[:5]]
+    if len(listings) > 5:
+        shown.append(f"  ... and {len(listings) - 5} more")
+    source = f"{len(items)} {kinds.pop()} files from {len(listings)} sources:\n" + "\n".join(shown)
+    return audio.Listing(items, listings[0].kind, source)
 
 
 def read_clip(config: Config, path: Path, notes: audio.Notes | None = None) -> np.ndarray:
@@ -78,9 +120,18 @@ def read_files(config: Config, paths: list[Path], kind: str, log=print) -> list[
 
 
 def load_files(config: Config, log) -> Loaded:
+    """Every clip of the files the config names, read into memory."""
+    loaded = list_files(config)
+    loaded.arrays = read_files(config, [Path(n) for n in loaded.names], loaded.kind, log)
+    return loaded
+
+
+def list_files(config: Config) -> Loaded:
+    """The files the config names with their labels, speakers and splits; nothing read yet
+    (``arrays`` is empty): a streaming run keeps only this list in memory."""
     d = config.data
     if d.manifest:
-        listing = audio.read_manifest(_real(d.manifest), d.allow_outside)
+        listing = listing_for(config, d.manifest, "data.manifest", manifest=True)
     else:
         listing = listing_for(config, d.path)
     items = listing.items
@@ -92,9 +143,8 @@ def load_files(config: Config, log) -> Loaded:
                 f"{', '.join(sorted({it.label for it in listing.items})[:10])}"
             )
     _check_classes([it.label for it in items], config)
-    arrays = read_files(config, [it.path for it in items], listing.kind, log)
     return Loaded(
-        arrays=arrays,
+        arrays=[],
         labels=[it.label for it in items],
         speakers=[it.speaker for it in items],
         names=[str(it.path) for it in items],
@@ -102,6 +152,44 @@ def load_files(config: Config, log) -> Loaded:
         kind=listing.kind,
         source=listing.source,
     )
+
+
+def probe_lengths(config: Config, loaded: Loaded, log=print) -> tuple[np.ndarray, int]:
+    """Each file's length from its header, and the features per frame (``.npy``; 0 for audio).
+
+    For audio the length is in samples at the model's rate (what :func:`read_clip` returns, up
+    to trailing zeros); for ``.npy`` it is frames. Every file is checked as far as its header
+    allows, with the same errors as reading it, before a streaming run starts training.
+    """
+    paths = [Path(n) for n in loaded.names]
+    if loaded.kind == "npy":
+        shapes = [audio.probe_npy(p) for p in paths]
+        counts = Counter(f for _, f in shapes)
+        common = counts.most_common(1)[0][0]
+        for (_, f), p in zip(shapes, paths):
+            if f != common:
+                raise RecipeError(
+                    f"{p} has {f} features per frame but {counts[common]} other files have "
+                    f"{common}; all .npy files must have the same feature count"
+                )
+        return np.array([n for n, _ in shapes], dtype=np.int64), common
+    d, notes = config.data, audio.Notes()
+    need = frame_samples(config)[0]
+    lengths = np.empty(len(paths), dtype=np.int64)
+    for i, p in enumerate(paths):
+        n = audio.probe_wav(
+            p, d.sample_rate, d.resample, notes, max_seconds=d.max_seconds or None, crop=d.crop
+        )
+        if n < need:
+            raise RecipeError(
+                f"{p} holds {n} samples ({1000 * n / d.sample_rate:.1f} ms of sound), shorter "
+                f"than one frame ({need} samples, features.frame_length "
+                f"{config.features.frame_length} s); remove it or lower features.frame_length"
+            )
+        lengths[i] = n
+    for line in notes.lines(d.sample_rate):
+        log(line)
+    return lengths, 0
 
 
 def load_tfds(config: Config, log) -> Loaded:

@@ -6,11 +6,16 @@ and batched by length, so validation and test epochs only pay for the recurrent 
 changes them anew (:mod:`.augment`), batches them by their new length and runs the same feature
 layer the exported model starts with over each batch. Augmentation costs little next to the RNN
 (the pipeline runs ahead of training on the other core).
+
+A data set too large for memory is streamed instead (``data.stream``): :mod:`.stream` reads the
+clips inside tf.data and shares the split, logging and augmentation steps defined here.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +24,7 @@ from ...data.batching import bucketed_training
 from .. import base, classification
 from .augment import augment_clip
 from .config import Config, augmenting, frame_samples, utterance_norm
-from .data import assign_splits, load_files, load_tfds
+from .data import Loaded, assign_splits, list_files, load_tfds, read_files
 
 
 @dataclass
@@ -105,33 +110,76 @@ def _frames_dataset(split: Split):
 
 
 def make_datasets(config: Config, log=print) -> Prepared:
-    """Read the data, compute frame features once, and build padded, bucketed tf.data pipelines."""
-    d, t = config.data, config.train
-    loaded = load_tfds(config, log) if d.tfds else load_files(config, log)
-    parts = assign_splits(loaded, config, log)
+    """Read the data, compute frame features once, and build padded, bucketed tf.data pipelines.
 
+    With ``data.stream`` (or "auto" and more data than ``data.stream_above_mb``) only the file
+    list is kept: :mod:`.stream` reads the clips inside tf.data instead.
+    """
+    d = config.data
+    if d.tfds:
+        loaded = load_tfds(config, log)
+    else:
+        loaded = list_files(config)
+        streaming, why = stream_decision(config, loaded)
+        if why:
+            log(why)
+        if streaming:
+            from . import stream
+
+            return stream.make_datasets(config, loaded, log)
+        loaded.arrays = read_files(config, [Path(n) for n in loaded.names], loaded.kind, log)
+    return _in_memory(config, loaded, log)
+
+
+def stream_decision(config: Config, loaded: Loaded) -> tuple[bool, str]:
+    """Whether to stream, and the log line saying why ("" when ``data.stream = false``).
+
+    "auto" adds up the sizes of the data files (one ``stat`` each, nothing read).
+    """
+    d = config.data
+    if d.stream is True:
+        return True, "streaming: data.stream = true"
+    if d.stream is False:
+        return False, ""
+    total = sum(os.stat(n).st_size for n in loaded.names) / 2**20
+    size = f"{total / 1024:.1f} GB" if total >= 1024 else f"{total:.1f} MB"
+    if total > d.stream_above_mb:
+        return True, f"streaming: {size} of data files > data.stream_above_mb={d.stream_above_mb:g}"
+    return False, f"in memory: {size} of data files <= data.stream_above_mb={d.stream_above_mb:g}"
+
+
+def split_classes(config: Config, loaded: Loaded, log) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Split indices and class names, checked: every class in train, no unknown class elsewhere."""
+    parts = assign_splits(loaded, config, log)
     hint = "give more speakers or files per class"
     train_labels = [loaded.labels[i] for i in parts["train"]]
-    class_names = classification.class_names_for(train_labels, d.classes, "training split", hint)
-    index = {c: i for i, c in enumerate(class_names)}
-    counts: dict[str, dict[str, int]] = {}
+    class_names = classification.class_names_for(
+        train_labels, config.data.classes, "training split", hint
+    )
     for name, idx in parts.items():
         labels = [loaded.labels[i] for i in idx]
         classification.check_split(name, labels, class_names, "give every class examples in train")
     log(f"Loaded {loaded.source}")
+    return parts, class_names
 
-    if loaded.kind == "wav":
-        layer = feature_layer(config)
-        features = compute_features(layer, loaded.arrays)
-        what = f"{config.features.kind.replace('_', '-')} ({layer.features} per frame)"
-    else:
-        features = loaded.arrays
-        what = f"precomputed frame features ({features[0].shape[1]} per frame)"
+
+def make_splits(
+    config: Config,
+    loaded: Loaded,
+    parts: dict[str, np.ndarray],
+    class_names: list[str],
+    features: list[np.ndarray] | None,
+    log,
+) -> tuple[dict[str, Split], dict[str, dict[str, int]], dict[str, str]]:
+    """The splits (with their frames when ``features`` is given), class counts and protocols,
+    each logged."""
+    index = {c: i for i, c in enumerate(class_names)}
     splits: dict[str, Split] = {}
+    counts: dict[str, dict[str, int]] = {}
     for name, idx in parts.items():
         y = np.array([index[loaded.labels[i]] for i in idx], dtype=np.int32)
         splits[name] = Split(
-            [features[i] for i in idx],
+            [features[i] for i in idx] if features is not None else [],
             y,
             [loaded.speakers[i] for i in idx],
             [loaded.names[i] for i in idx],
@@ -150,13 +198,52 @@ def make_datasets(config: Config, log=print) -> Prepared:
         log(f"  validation: speaker-disjoint ({len(who)} speaker(s): {names})")
     else:
         log(f"  validation: {protocol['validation']} with training")
-    if d.group_by == "speaker" and protocol["test"] == "shared speakers":
+    if config.data.group_by == "speaker" and protocol["test"] == "shared speakers":
         # the test split came from a split column or data.test_regex, not by speaker
         shared = {s for s in splits["train"].speakers} & set(splits["test"].speakers)
         log(
             f"  note: {len(shared)} speaker(s) are in both train and test (the test split "
             "was given, not carved by speaker)"
         )
+    return splits, counts, protocol
+
+
+def augment_note(config: Config, kind: str, log) -> bool:
+    """Whether training clips are augmented; says so when the settings cannot apply."""
+    augment = augmenting(config)
+    if augment and kind != "wav":
+        log(
+            "  note: augment.speed/noise_snr change waveforms; precomputed frames are not "
+            "augmented (features.time_masks/freq_masks still apply)"
+        )
+        return False
+    return augment
+
+
+def log_augment(config: Config, log) -> None:
+    a = config.augment
+    log(
+        f"  augment (training clips, anew every epoch): speed {a.speed[0]:g}-{a.speed[1]:g}"
+        + (
+            f", noise {a.noise_snr[0]:g}-{a.noise_snr[1]:g} dB SNR on {a.noise_prob:.0%} of clips"
+            if a.noise_snr and a.noise_prob > 0
+            else ", no noise"
+        )
+    )
+
+
+def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
+    """Every clip in memory: frames computed once, training batches from the cache."""
+    t = config.train
+    parts, class_names = split_classes(config, loaded, log)
+    if loaded.kind == "wav":
+        layer = feature_layer(config)
+        features = compute_features(layer, loaded.arrays)
+        what = f"{config.features.kind.replace('_', '-')} ({layer.features} per frame)"
+    else:
+        features = loaded.arrays
+        what = f"precomputed frame features ({features[0].shape[1]} per frame)"
+    splits, counts, protocol = make_splits(config, loaded, parts, class_names, features, log)
 
     # Statistics of what the Normalization layer will see: training frames after the
     # per-clip step (never validation or test frames, never augmented ones).
@@ -171,26 +258,11 @@ def make_datasets(config: Config, log=print) -> Prepared:
     log(f"Features: {what}; normalization adapted on {len(frames):,} training frames")
 
     lengths = np.array([len(f) for f in splits["train"].features])
-    augment = augmenting(config)
-    if augment and loaded.kind != "wav":
-        augment = False
-        log(
-            "  note: augment.speed/noise_snr change waveforms; precomputed frames are not "
-            "augmented (features.time_masks/freq_masks still apply)"
-        )
+    augment = augment_note(config, loaded.kind, log)
     if augment:
         waves = [loaded.arrays[i] for i in parts["train"]]
         train = augmented_training(config, layer, waves, splits["train"].labels, lengths)
-        a = config.augment
-        log(
-            f"  augment (training clips, anew every epoch): speed {a.speed[0]:g}-{a.speed[1]:g}"
-            + (
-                f", noise {a.noise_snr[0]:g}-{a.noise_snr[1]:g} dB SNR on "
-                f"{a.noise_prob:.0%} of clips"
-                if a.noise_snr and a.noise_prob > 0
-                else ", no noise"
-            )
-        )
+        log_augment(config, log)
     else:
         train_frames = _frames_dataset(splits["train"])
         train = bucketed_training(train_frames.cache(), lengths, t.batch_size, t.seed)
@@ -235,7 +307,12 @@ def frame_bounds(lengths: np.ndarray) -> list[int]:
 
 
 def augmented_training(
-    config: Config, layer, waves: list[np.ndarray], labels: np.ndarray, frame_lengths: np.ndarray
+    config: Config,
+    layer,
+    waves: list[np.ndarray] | list[str],
+    labels: np.ndarray,
+    frame_lengths: np.ndarray,
+    read=None,
 ):
     """Training batches of augmented clips: shuffle, augment, bucket, then features per batch.
 
@@ -247,18 +324,25 @@ def augmented_training(
     Args:
         config: the run's settings (``augment.*``, ``train.seed``, ``train.batch_size``).
         layer: the waveform -> frames layer the exported model starts with.
-        waves: the training clips at the model's rate.
+        waves: the training clips at the model's rate, or (streaming) their file paths.
         labels: their class indices.
         frame_lengths: their frame counts, for the bucket boundaries.
+        read: when ``waves`` are paths, the tf.data function path -> waveform; each clip is
+            then read in the (parallel) augmentation step of every epoch, never kept.
     """
     t, settings = config.train, config.augment
     length, step, _ = frame_samples(config)
     bounds = [b * step + length for b in frame_bounds(frame_lengths)]  # in samples
-    ragged = tf.RaggedTensor.from_row_lengths(
-        np.concatenate(waves).astype(np.float32), [len(w) for w in waves]
-    )
     index = np.arange(len(waves), dtype=np.int64)
-    clips = tf.data.Dataset.from_tensor_slices((ragged, labels, index)).cache()
+    if read is None:
+        ragged = tf.RaggedTensor.from_row_lengths(
+            np.concatenate(waves).astype(np.float32), [len(w) for w in waves]
+        )
+        clips = tf.data.Dataset.from_tensor_slices((ragged, labels, index)).cache()
+    else:
+        # Only the paths are shuffled (in full: they are small), in the same seeded order as
+        # the clips of the in-memory path.
+        clips = tf.data.Dataset.from_tensor_slices((np.asarray(waves), labels, index))
     # The draws are keyed by (clip, its position this epoch, a second per-epoch permutation),
     # all from seeded shuffles that redraw for every iterator (epoch) of the pipeline: the
     # runner replays those on --resume, so a resumed run augments as the uninterrupted one.
@@ -269,7 +353,10 @@ def augmented_training(
 
     def augment(numbered, draw):
         position, (wave, label, i) = numbered
-        wave = wave.to_tensor() if isinstance(wave, tf.RaggedTensor) else wave
+        if read is not None:
+            wave = read(wave)
+        elif isinstance(wave, tf.RaggedTensor):
+            wave = wave.to_tensor()
         key = tf.stack([draw, i * n + position])
         return augment_clip(wave, key, settings), label
 
