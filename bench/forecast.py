@@ -125,6 +125,19 @@ def baseline_note(name: str, test: dict[str, Any]) -> str:
     )
 
 
+def _parts(name: str, case: dict[str, Any]) -> str:
+    """One line: the model next to its two parts alone (mean over the case's seeds)."""
+
+    def mean(key: str) -> str:
+        return f"{case[key]['mean']:.4f}" if key in case else "—"
+
+    return (
+        f"{name} ({case['seeds']} seed(s)), components alone and together (test MSE): "
+        f"RNN alone {mean('rnn_alone_mse')}, least-squares map alone {mean('linear_map_mse')}, "
+        f"blend {mean('test_mse')} (RNN weight {mean('rnn_weight')}, fitted on validation)"
+    )
+
+
 def read_series(path: Path) -> tuple[list[str], np.ndarray]:
     """A CSV with a date column first and numeric columns after: names and float32 values."""
     with open(path, newline="") as f:
@@ -239,6 +252,9 @@ def run(args) -> dict[str, Any]:
             "validation_mse": metrics.get("validation", {}).get("mse"),
             "linear_map_mse": test.get("linear_map", {}).get("mse"),
             "gain_over_linear_map": test.get("linear_map", {}).get("gain"),
+            # The model blends its RNN with the map (model.linear_blend): each part alone too.
+            "rnn_alone_mse": test.get("rnn_alone", {}).get("mse"),
+            "rnn_weight": metrics.get("blend", {}).get("rnn_weight"),
             "baselines": {k: b.get("mse") for k, b in test["baselines"].items()},
             "beats": test["beats"],
             "best_epoch": train.get("best_epoch"),
@@ -292,6 +308,8 @@ def run(args) -> dict[str, Any]:
                 "validation_mse",
                 "linear_map_mse",
                 "gain_over_linear_map",
+                "rnn_alone_mse",
+                "rnn_weight",
                 "train_seconds",
             )
             if all(r[key] is not None for r in chosen)
@@ -321,6 +339,7 @@ def run(args) -> dict[str, Any]:
     mses = {96: cases["etth1_336_96"]["test_mse"]["mean"]}
     mses.update({h: cases[f"etth1_336_{h}"]["test_mse"]["mean"] for h in horizons if h != 96})
     notes = horizon_notes(mses, cases)
+    notes += [_parts(name, c) for name, c in cases.items()]
     notes.append(baseline_note(f"ETTh1 M 336->96 (seed {seeds[0]})", first["test"]))
     c = cases["daily_min_temperatures_60_7"]
     notes.append(

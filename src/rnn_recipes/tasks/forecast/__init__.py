@@ -92,6 +92,13 @@ class ForecastTask(Task):
 
         return _model.callbacks(config)
 
+    def after_training(
+        self, config: Config, data: Prepared, model: keras.Model, log: Log = print
+    ) -> dict | None:
+        from . import model as _model
+
+        return _model.after_training(config, data, model, log)
+
     def evaluate(self, config: Config, data: Prepared, model: keras.Model) -> dict[str, Any]:
         from . import baselines
 
