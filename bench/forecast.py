@@ -46,7 +46,8 @@ BATCH = 128  # the recipe's default batch size, used on both sides of the speed 
 # channel is its own sequence through a shared RNN), so with 7 channels it would do 7x the
 # reference's recurrent work per window; with one channel both read one 336-step sequence.
 # The recipe configured as close to the reference as it can be: an LSTM(64), one layer, reading
-# all 336 steps one at a time (segment_length 1), no RevIN, no linear skip, no dropout, batch 128.
+# all 336 steps one at a time (segment_length 1), no normalization, no linear skip or blend, no
+# dropout, batch 128.
 # What cannot match: the recipe embeds each step with a Dense(64) before the LSTM (the segment
 # embedding, here of one value) and decodes the horizon with one LSTM step per output step
 # (96 parallel steps) instead of one Dense layer.
@@ -56,8 +57,9 @@ REF_ARCH = {
     "model.units": 64,
     "model.layers": 1,
     "model.segment_length": 1,
-    "model.revin": "false",
+    "model.normalization": '"none"',
     "model.linear_skip": "false",
+    "model.linear_blend": "false",
     "model.linear_init": "false",
     "model.dropout": 0.0,
     "model.mix_channels": "off",

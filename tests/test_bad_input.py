@@ -693,9 +693,9 @@ def forecast_rnn_weight_without_blend(tmp, ctx):
     return args, "set model.linear_blend = true or unset model.rnn_weight"
 
 
-def forecast_two_normalizations(tmp, ctx):
-    args = ["run", "forecast", "--set", "model.subtract_last=true", "--set", "model.revin=true"]
-    return args, "model.revin and model.subtract_last are two normalizations"
+def forecast_unknown_normalization(tmp, ctx):
+    args = ["run", "forecast", "--set", 'model.normalization="minmax"']
+    return args, "expected one of 'last', 'revin', 'none'"
 
 
 def forecast_bad_split(tmp, ctx):
@@ -833,7 +833,7 @@ FORECAST_CASES = [
     forecast_bad_split,
     forecast_rnn_weight_above_one,
     forecast_rnn_weight_without_blend,
-    forecast_two_normalizations,
+    forecast_unknown_normalization,
     forecast_predict_other_columns,
     forecast_predict_too_few_rows,
     forecast_evaluate_too_few_rows,

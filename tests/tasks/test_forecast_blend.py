@@ -18,11 +18,7 @@ from tests.conftest import invoke
 from tests.makers import FORECAST_TINY as TINY
 from tests.makers import make_series, write_series
 
-NORMALIZATIONS = {
-    "revin": ["model.revin=true"],
-    "last": ["model.revin=false", "model.subtract_last=true"],
-    "none": ["model.revin=false"],
-}
+NORMALIZATIONS = {n: [f'model.normalization="{n}"'] for n in ("revin", "last", "none")}
 
 
 def _config(path: Path, *sets: str):
@@ -93,7 +89,7 @@ def _run(tmp_path: Path, *sets: str) -> dict:
 
 
 def test_a_run_fits_the_weight_on_validation_and_reports_every_part(tmp_path: Path):
-    metrics, output = _run(tmp_path, "model.revin=false", "model.subtract_last=true")
+    metrics, output = _run(tmp_path)  # the default normalization: the last value subtracted
     blend, test = metrics["blend"], metrics["test"]
     w = blend["rnn_weight"]
     assert 0.0 <= w <= 1.0 and blend["chosen"] == "validation"
@@ -108,6 +104,14 @@ def test_a_run_fits_the_weight_on_validation_and_reports_every_part(tmp_path: Pa
     if w < 1:
         assert test["rnn_alone"]["mse"] != test["mse"]
         assert "RNN alone" in test["summary"]
+
+
+def test_the_legacy_revin_key_still_names_a_normalization(tmp_path: Path):
+    """config.toml of runs before model.normalization has model.revin = true/false."""
+    path = write_series(tmp_path / "s.csv", *make_series(400))
+    assert forecast_model.normalization(_config(path)) == "last"
+    assert forecast_model.normalization(_config(path, "model.revin=true")) == "revin"
+    assert forecast_model.normalization(_config(path, "model.revin=false")) == "none"
 
 
 def test_a_set_weight_of_0_makes_the_model_its_linear_map(tmp_path: Path):

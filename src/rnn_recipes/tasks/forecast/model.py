@@ -35,8 +35,8 @@ def build_model(config: Config, spec: Spec):
         layers=m.layers,
         segment_length=m.segment_length,
         dropout=m.dropout,
-        revin=m.revin,
-        subtract_last=m.subtract_last and not m.revin,
+        revin=normalization(config) == "revin",
+        subtract_last=normalization(config) == "last",
         blend=m.linear_blend,
         linear_skip=m.linear_skip,
         mix_channels=m.mix_channels == "on" or (m.mix_channels == "auto" and channels > targets),
@@ -48,7 +48,9 @@ def build_model(config: Config, spec: Spec):
 def normalization(config: Config) -> str:
     """The per-window normalization of the model: "revin", "last" or "none"."""
     m = config.model
-    return "revin" if m.revin else "last" if m.subtract_last else "none"
+    if m.revin is not None:  # the legacy key of run folders written before normalization
+        return "revin" if m.revin else "none"
+    return m.normalization
 
 
 def initialize(model, config: Config, data: Prepared) -> None:
