@@ -683,6 +683,21 @@ def forecast_monitor_accuracy(tmp, ctx):
     return ["run", "forecast", "--set", "train.monitor=accuracy"], "expected one of 'loss', 'mse'"
 
 
+def forecast_rnn_weight_above_one(tmp, ctx):
+    args = ["run", "forecast", "--set", "model.rnn_weight=1.5"]
+    return args, "model.rnn_weight must be in [0, 1] (or unset to fit it on validation)"
+
+
+def forecast_rnn_weight_without_blend(tmp, ctx):
+    args = ["run", "forecast", "--set", "model.rnn_weight=0.5", "--set", "model.linear_blend=false"]
+    return args, "set model.linear_blend = true or unset model.rnn_weight"
+
+
+def forecast_unknown_normalization(tmp, ctx):
+    args = ["run", "forecast", "--set", 'model.normalization="minmax"']
+    return args, "expected one of 'last', 'revin', 'none'"
+
+
 def forecast_bad_split(tmp, ctx):
     return ["run", "forecast", "--set", "data.split=[0.8, 0.2]"], "data.split takes three numbers"
 
@@ -816,6 +831,9 @@ FORECAST_CASES = [
     forecast_lookback_negative,
     forecast_monitor_accuracy,
     forecast_bad_split,
+    forecast_rnn_weight_above_one,
+    forecast_rnn_weight_without_blend,
+    forecast_unknown_normalization,
     forecast_predict_other_columns,
     forecast_predict_too_few_rows,
     forecast_evaluate_too_few_rows,

@@ -158,6 +158,11 @@ def test_forecast_notes_assembly():
     }
     line = baseline_note("S", test)
     assert "repeat-last 0.069, seasonal naive —, linear 0.058" in line
+    from bench.forecast import _parts
+
+    case = {"seeds": 2, "test_mse": {"mean": 0.359}, "rnn_alone_mse": {"mean": 0.3611}}
+    line = _parts("etth1_336_96", case)
+    assert "RNN alone 0.3611, least-squares map alone —, blend 0.3590" in line
 
 
 def test_command_line_is_quoted_for_the_shell():

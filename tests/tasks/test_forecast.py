@@ -113,6 +113,8 @@ def test_linear_init_starts_the_model_at_the_revin_linear_fit(tmp_path: Path):
         'data.input_columns=["a", "b", "cov"]',
         "model.linear_skip=true",
         "model.linear_init=true",
+        'model.normalization="revin"',
+        "model.linear_blend=false",
     )
     data = forecast_data.make_datasets(cfg, log=lambda *_: None)
     model = forecast_model.build_model(cfg, data.spec)
@@ -267,9 +269,9 @@ def test_run_folder_and_metrics(tiny_run):
     assert test["baselines"]["seasonal_naive"]["season"] == 24  # inferred: hourly
     assert set(test["beats"]) == {"repeat_last", "seasonal_naive", "linear"}
     assert test["summary"].startswith(f"MSE {test['mse']:.4f}")  # the line the run printed
-    # Issue 12: the least-squares map in RevIN space on the same windows, and the gain over it.
+    # Issue 12: the least-squares map in the model's (last-value) space, and the gain over it.
     part = test["linear_map"]
-    assert part["revin"] is True and part["mse"] > 0 and part["validation_mse"] > 0
+    assert part["normalization"] == "last" and part["mse"] > 0 and part["validation_mse"] > 0
     assert part["gain"] == pytest.approx(1 - test["mse"] / part["mse"], rel=1e-4)
     assert metrics["data"]["frequency"] == "1h" and metrics["data"]["season"] == 24
     assert metrics["data"]["split_rows"]["test"] == [480, 600]

@@ -5,8 +5,9 @@ train / validation / test, z-scored with training statistics, and cut into windo
 segment-recurrent network in the style of SegRNN (Lin et al. 2023), the RNN design that holds up at
 long horizons:
 
-* RevIN: each window is normalized by its own mean and spread per channel, and the forecast is
-  de-normalized with the same figures, so level shifts between train and test do not hurt;
+* per-window normalization: each window's last value is subtracted per channel (or its mean and
+  spread, RevIN: ``model.normalization``) and added back to the forecast, so level shifts between
+  train and test do not hurt;
 * channel independence: every channel goes through the same (shared) RNN on its own;
 * segment-wise recurrence: the lookback is cut into patches of ``segment_length`` steps, each
   embedded by a dense layer, so the RNN runs ``lookback / segment_length`` steps, not ``lookback``;
@@ -14,7 +15,9 @@ long horizons:
   encoder's final state and told which segment (and channel) to produce by learnt embeddings;
 * no linear skip by default (``model.linear_skip``): started at its least-squares fit it made the
   RNN redundant (best epoch always the first); trained with MAE and SegRNN's decaying learning
-  rate, the RNN alone keeps learning and beats the least-squares linear map.
+  rate, the RNN alone keeps learning and beats the least-squares linear map;
+* a blend with that map (``model.linear_blend``): after training, one weight between the RNN's
+  forecast and the fixed map's is fitted on validation, and both parts are reported.
 
 Every run reports the test MSE/MAE next to three baselines computed on the same windows
 (repeat-last value, seasonal naive, a per-channel linear model), so you can see whether the RNN
@@ -91,6 +94,13 @@ class ForecastTask(Task):
         from . import model as _model
 
         return _model.callbacks(config)
+
+    def after_training(
+        self, config: Config, data: Prepared, model: keras.Model, log: Log = print
+    ) -> dict | None:
+        from . import model as _model
+
+        return _model.after_training(config, data, model, log)
 
     def evaluate(self, config: Config, data: Prepared, model: keras.Model) -> dict[str, Any]:
         from . import baselines

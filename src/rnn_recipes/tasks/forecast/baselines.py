@@ -2,7 +2,8 @@
 
 Every run reports the model's test errors next to these on identical windows, so you can see
 whether the RNN earns its keep. ``test.linear_map`` adds the least-squares map in the model's
-RevIN space (the optional linear skip's start) with the model's gain over it.
+normalized space (the blend's fixed part) with the model's gain over it, and ``test.rnn_alone``
+the RNN part alone when the model blends the two.
 """
 
 from __future__ import annotations
@@ -188,39 +189,41 @@ def linear_baseline(data: Prepared) -> tuple[list[np.ndarray], list[float]]:
 
 
 def apply_shared_linear(
-    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, targets: int, revin: bool
+    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, targets: int, norm: str
 ) -> np.ndarray:
     """One lookback -> horizon map shared by the targets, applied per window and channel in the
-    RevIN space when ``revin`` (normalized by the window's own mean and spread, then undone)."""
+    model's normalized space (``norm``: "revin", "last" or "none"), then de-normalized."""
+    from .model import window_shift_scale  # model imports this module
+
     out = []
     for j in range(targets):
         xj = x[:, :, j].astype(np.float64)
-        mean, std = 0.0, 1.0
-        if revin:
-            mean = xj.mean(axis=1, keepdims=True)
-            std = np.sqrt(xj.var(axis=1, keepdims=True) + 1e-5)
-        out.append(((xj - mean) / std @ kernel + bias) * std + mean)
+        shift, scale = window_shift_scale(xj, norm)
+        out.append(((xj - shift) / scale @ kernel + bias) * scale + shift)
     return np.stack(out, axis=2)
 
 
-def linear_part(config: Config, data: Prepared, test: tuple[np.ndarray, np.ndarray]):
-    """The least-squares linear map in the model's normalized space (the map the old linear
-    skip started from), on the validation and test windows: what the RNN must beat to earn
-    its place. Not a baseline of ``evaluate`` (the export does not carry it)."""
-    from .model import fit_skip  # model imports this module
+NORMALIZATION_NAMES = {"revin": "RevIN", "last": "last value subtracted", "none": "scaled"}
 
-    k, revin = len(data.targets), config.model.revin
-    kernel, bias = fit_skip(data, revin)
+
+def linear_part(config: Config, data: Prepared, test: tuple[np.ndarray, np.ndarray]):
+    """The least-squares linear map in the model's normalized space (the blend's fixed map,
+    and the old linear skip's start), on the validation and test windows: what the RNN must
+    beat to earn its place."""
+    from .model import fit_skip, normalization  # model imports this module
+
+    k, norm = len(data.targets), normalization(config)
+    kernel, bias = fit_skip(data, norm)
     xv, yv = data.windows("validation")
     x, y = test
-    val = apply_shared_linear(xv, kernel, bias, k, revin)
-    pred = apply_shared_linear(x, kernel, bias, k, revin)
+    val = apply_shared_linear(xv, kernel, bias, k, norm)
+    pred = apply_shared_linear(x, kernel, bias, k, norm)
     err = pred - y
     return {
         "mse": _r(np.mean(err**2)),
         "mae": _r(np.mean(np.abs(err))),
         "validation_mse": _r(np.mean((val - yv) ** 2)),
-        "revin": revin,
+        "normalization": norm,
     }
 
 
@@ -255,6 +258,13 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     part = linear_part(config, data, (x, y))
     part["gain"] = _r(1 - test["mse"] / part["mse"])  # > 0: the model beats its linear map
     test["linear_map"] = part
+    if m.linear_blend:
+        from .model import weighted_forecast  # model imports this module
+
+        weight = float(model.get_layer("segrnn").rnn_weight.numpy())
+        alone = forecast if weight == 1.0 else weighted_forecast(model, data, "test", 1.0)
+        rnn = error_block(alone, y, mean, std, data.targets)
+        test["rnn_alone"] = {"mse": rnn["mse"], "mae": rnn["mae"], "rnn_weight": _r(weight)}
     test["summary"] = summary(test)
     return test
 
@@ -267,8 +277,13 @@ def summary(test: dict[str, Any]) -> str:
             parts.append(f"{name.replace('_', '-')} {b['mse']:.4f}")
     beaten = [n.replace("_", "-") for n, won in test["beats"].items() if won]
     verdict = f"beats {', '.join(beaten)}" if beaten else "beats no baseline"
-    part = test.get("linear_map")
-    linear = f"; least-squares map (RevIN) {part['mse']:.4f}" if part else ""
+    part, rnn = test.get("linear_map"), test.get("rnn_alone")
+    linear = ""
+    if part:
+        norm = NORMALIZATION_NAMES.get(part.get("normalization", "revin"), "")
+        linear = f"; least-squares map ({norm}) {part['mse']:.4f}"
+    if rnn and rnn["rnn_weight"] < 1:
+        linear += f"; RNN alone {rnn['mse']:.4f} (blend weight {rnn['rnn_weight']:.2f})"
     line = (
         f"MSE {test['mse']:.4f}, MAE {test['mae']:.4f} (scaled) on {test['windows']} windows; "
         f"baseline MSE: {', '.join(parts)}; {verdict}{linear}"

@@ -66,7 +66,17 @@ class ModelConfig:
     # so the RNN runs 7 steps, not 336), else lookback / 8.
     segment_length: int = 0
     dropout: float = 0.5  # before the output projection; long-horizon models overfit easily
-    revin: bool = True  # per-window normalization: robust to level shifts between splits
+    # Per-window normalization, undone on the forecast: "last" subtracts each window's last
+    # value (SegRNN's own code's default; better than RevIN on ETTh1 validation at every horizon
+    # tried), "revin" subtracts its mean and divides by its spread, "none" leaves it.
+    normalization: Literal["last", "revin", "none"] = "last"
+    # Legacy (run folders before normalization existed): true is "revin", false "none".
+    revin: bool | None = None
+    # Blend the RNN's forecast with the least-squares linear map in the same normalized space:
+    # w * rnn + (1 - w) * map, with w fitted on validation after training (the RNN trains
+    # alone). Both parts and the blend are reported in metrics.json.
+    linear_blend: bool = True
+    rnn_weight: float | None = None  # w in [0, 1]; unset: fitted on the validation windows
     # Residual linear lookback->horizon map, off: started at its least-squares fit it left the
     # RNN nothing that generalises (best epoch always 1 on ETTh1); learned from zero it adds
     # weights that overfit. With it on, it starts at zero.
@@ -124,6 +134,16 @@ def validate(config: Config) -> None:
     require_at_most("model", m, ("units", "layers"))
     require_delimiter("data", config.data)
     require_fraction("model", m, ("dropout",))
+    if m.rnn_weight is not None and not m.linear_blend:
+        raise ConfigError(
+            "model.rnn_weight weighs the RNN against the linear map of model.linear_blend: "
+            "set model.linear_blend = true or unset model.rnn_weight"
+        )
+    if m.rnn_weight is not None and not 0.0 <= m.rnn_weight <= 1.0:
+        raise ConfigError(
+            f"model.rnn_weight must be in [0, 1] (or unset to fit it on validation), "
+            f"got {m.rnn_weight}"
+        )
     if len(d.split) != 3:
         raise ConfigError(
             f"data.split takes three numbers [train, validation, test], got {d.split}"

@@ -8,7 +8,7 @@ scaler is fitted on the training rows only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ class Prepared(base.Prepared):
     derived: defaults.Derived  # settings derived from the series (left at 0 by the user)
     test_forecast: np.ndarray | None = None  # scaled model forecasts on the test windows
     linear: tuple | None = None  # the linear baseline (weights, ridges), once fitted
+    skip_fit: dict = field(default_factory=dict)  # normalization -> least-squares map, once fitted
 
     def windows(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Scaled NumPy windows of one split, in start order (the order of the tf.data one)."""

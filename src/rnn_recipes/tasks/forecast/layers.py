@@ -1,5 +1,7 @@
 """The SegRNN layer of the forecast task (Lin et al. 2023, "SegRNN: Segment Recurrent Neural
-Network for Long-Term Time Series Forecasting"), with RevIN and an optional residual linear skip.
+Network for Long-Term Time Series Forecasting"), with per-window normalization (RevIN, or the last
+value subtracted as in SegRNN's own code), an optional residual linear skip, and an optional blend
+with a fixed least-squares map whose weight is settled on validation after training.
 
 This module imports Keras when it is imported (the layer class must exist to be registered); the
 task imports it only when it builds or loads a model. To reload a forecast run's ``model.keras``
@@ -19,10 +21,17 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="rnn_recipes")
 class SegRNN(keras.layers.Layer):
-    """RevIN + channel-independent segment RNN + parallel decoding (+ optional linear skip).
+    """Normalization + channel-independent segment RNN + parallel decoding.
 
     Input ``[batch, lookback, channels]`` (z-scored), output ``[batch, horizon, targets]``
     where the targets are the first ``targets`` channels.
+
+    Each window is normalized per channel (``revin``: by its own mean and spread;
+    ``subtract_last``: by its last value only; neither: as it comes), forecast in that space
+    and de-normalized with the same figures. With ``blend`` the normalized forecast is
+    ``w * rnn + (1 - w) * map(x)``: ``map`` a fixed lookback -> horizon linear map (its
+    least-squares fit, set by the task) and ``w`` the non-trainable ``rnn_weight``, 1 while
+    training (the map then takes no part in the gradient) and fitted on validation afterwards.
     """
 
     def __init__(
@@ -40,6 +49,8 @@ class SegRNN(keras.layers.Layer):
         linear_skip: bool = False,
         mix_channels: bool = False,
         revin_affine: bool = False,
+        subtract_last: bool = False,
+        blend: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,6 +62,9 @@ class SegRNN(keras.layers.Layer):
         self.mix_channels = mix_channels
         # SegRNN's RevIN has no learned scale/shift; the option loads models saved before.
         self.revin_affine = revin_affine
+        if revin and subtract_last:
+            raise ValueError("choose one normalization: revin or subtract_last")
+        self.subtract_last, self.blend = subtract_last, blend
         w = segment_length
         self.n_in = -(-lookback // w)  # input segments (the oldest is zero-padded if short)
         self.n_out = -(-horizon // w)  # output segments (the last is cut to the horizon)
@@ -67,6 +81,14 @@ class SegRNN(keras.layers.Layer):
         self.skip = (
             keras.layers.Dense(horizon, kernel_initializer="zeros", name="linear_skip")
             if linear_skip
+            else None
+        )
+        # Not trained: the task sets the least-squares fit before training (initialize).
+        self.blend_map = (
+            keras.layers.Dense(
+                horizon, kernel_initializer="zeros", name="blend_map", trainable=False
+            )
+            if blend
             else None
         )
         # Zero-initialised: training starts channel-independent and learns what to share.
@@ -92,6 +114,11 @@ class SegRNN(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(stddev=1.0),
             name="channel",
         )
+        if self.blend:
+            # 1 while training; the task fits it on validation afterwards (after_training).
+            self.rnn_weight = self.add_weight(
+                shape=(), initializer="ones", trainable=False, name="rnn_weight"
+            )
         if self.revin and self.revin_affine:
             self.gamma = self.add_weight(shape=(self.channels,), initializer="ones", name="gamma")
             self.beta = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta")
@@ -102,6 +129,8 @@ class SegRNN(keras.layers.Layer):
         self.project.build((None, 1, self.units))
         if self.skip is not None:
             self.skip.build((None, self.lookback))
+        if self.blend_map is not None:
+            self.blend_map.build((None, self.lookback))
         if self.mix is not None:
             self.mix.build((None, self.units, self.channels))
 
@@ -113,6 +142,9 @@ class SegRNN(keras.layers.Layer):
             x = (x - mean) / std
             if self.revin_affine:
                 x = x * self.gamma + self.beta
+        elif self.subtract_last:
+            last = x[:, -1:, :]
+            x = x - last
         series = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, lb))  # [b*c, lookback]
         pad = self.n_in * w - lb
         padded = ops.pad(series, ((0, 0), (pad, 0))) if pad else series
@@ -150,12 +182,17 @@ class SegRNN(keras.layers.Layer):
         y = ops.reshape(y, (-1, m * w))[:, :h]  # [b*c, horizon]
         if self.skip is not None:
             y = y + self.skip(series)
+        if self.blend_map is not None:
+            w = self.rnn_weight
+            y = w * y + (1.0 - w) * self.blend_map(series)
         y = ops.transpose(ops.reshape(y, (-1, c, h)), (0, 2, 1))[:, :, : self.targets]
         if self.revin:
             t = self.targets
             if self.revin_affine:
                 y = (y - self.beta[:t]) / (self.gamma[:t] + 1e-10)
             y = y * std[:, :, :t] + mean[:, :, :t]
+        elif self.subtract_last:
+            y = y + last[:, :, : self.targets]
         return y
 
     @classmethod
@@ -182,4 +219,6 @@ class SegRNN(keras.layers.Layer):
             "linear_skip": self.linear_skip,
             "mix_channels": self.mix_channels,
             "revin_affine": self.revin_affine,
+            "subtract_last": self.subtract_last,
+            "blend": self.blend,
         }

@@ -1,9 +1,10 @@
 """The forecast model: scaled windows -> SegRNN -> scaled forecasts; scaling for export.
 
-Built from explicit sizes (:class:`.data.Spec`); with ``model.linear_skip`` and
-``model.linear_init`` on, :func:`initialize` starts the linear skip at its least-squares fit on the
-training windows (and the RNN branch at zero). :func:`fit_skip` is also the "linear (RevIN)"
-baseline of metrics.json.
+Built from explicit sizes (:class:`.data.Spec`). :func:`fit_skip` is the least-squares
+lookback -> horizon map in the model's normalized space ("the linear part"): :func:`initialize`
+sets it as the fixed map of ``model.linear_blend`` (or, with ``model.linear_skip`` and
+``model.linear_init``, as the skip's start), and :func:`after_training` fits the blend's RNN
+weight on the validation windows.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def build_model(config: Config, spec: Spec):
         layers=m.layers,
         segment_length=m.segment_length,
         dropout=m.dropout,
-        revin=m.revin,
+        revin=normalization(config) == "revin",
+        subtract_last=normalization(config) == "last",
+        blend=m.linear_blend,
         linear_skip=m.linear_skip,
         mix_channels=m.mix_channels == "on" or (m.mix_channels == "auto" and channels > targets),
         name="segrnn",
@@ -42,24 +45,51 @@ def build_model(config: Config, spec: Spec):
     return keras.Model(inputs, segrnn(inputs), name=f"segrnn_{m.cell}")
 
 
-def initialize(model, config: Config, data: Prepared) -> None:
-    """Start the linear skip at its least-squares fit and the RNN branch's output at zero, so
-    training begins where the linear baseline ends instead of rediscovering it."""
+def normalization(config: Config) -> str:
+    """The per-window normalization of the model: "revin", "last" or "none"."""
     m = config.model
-    if not (m.linear_skip and m.linear_init):
-        return
+    if m.revin is not None:  # the legacy key of run folders written before normalization
+        return "revin" if m.revin else "none"
+    return m.normalization
+
+
+def initialize(model, config: Config, data: Prepared) -> None:
+    """Set the least-squares map where the model uses it: the blend's fixed map, or (with
+    ``linear_skip`` and ``linear_init``) the skip's start with the RNN branch's output at zero."""
+    m = config.model
     segrnn = model.get_layer("segrnn")
-    weights, bias = fit_skip(data, m.revin)
-    segrnn.skip.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
-    segrnn.project.set_weights([np.zeros_like(w) for w in segrnn.project.get_weights()])
+    if m.linear_blend:
+        weights, bias = fit_skip(data, normalization(config))
+        segrnn.blend_map.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
+        segrnn.rnn_weight.assign(1.0)  # the RNN trains alone; after_training fits the weight
+    if m.linear_skip and m.linear_init:
+        weights, bias = fit_skip(data, normalization(config))
+        segrnn.skip.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
+        segrnn.project.set_weights([np.zeros_like(w) for w in segrnn.project.get_weights()])
 
 
-def fit_skip(data: Prepared, revin: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares lookback -> horizon map shared by the target channels, in the space the
-    skip sees (each window normalized by its own mean and spread when RevIN is on).
+def window_shift_scale(x: np.ndarray, norm: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-window shift and scale [n, 1] of series x [n, lookback] under a normalization."""
+    if norm == "revin":
+        return x.mean(axis=1, keepdims=True), np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+    if norm == "last":
+        return x[:, -1:], np.ones((len(x), 1))
+    return np.zeros((len(x), 1)), np.ones((len(x), 1))
 
-    The ridge strength is picked on the validation windows. Returns (kernel [L, H], bias [H]).
+
+def fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares lookback -> horizon map shared by the target channels, in the model's
+    normalized space (``norm``: "revin", "last" or "none", see :func:`normalization`).
+
+    The ridge strength is picked on the validation windows; the fit is kept on ``data`` per
+    normalization. Returns (kernel [L, H], bias [H]).
     """
+    if norm not in data.skip_fit:
+        data.skip_fit[norm] = _fit_skip(data, norm)
+    return data.skip_fit[norm]
+
+
+def _fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
     p, k = data.plan, len(data.targets)
 
     def normal_equations(name: str):
@@ -73,10 +103,8 @@ def fit_skip(data: Prepared, revin: bool) -> tuple[np.ndarray, np.ndarray]:
                 1,
             )
             x, y = x[:, :, 0], y[:, :, 0]
-            if revin:
-                mean = x.mean(axis=1, keepdims=True)
-                std = np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
-                x, y = (x - mean) / std, (y - mean) / std
+            shift, scale = window_shift_scale(x, norm)
+            x, y = (x - shift) / scale, (y - shift) / scale
             a = np.concatenate([x, np.ones((len(x), 1))], axis=1)
             gram, cross = gram + a.T @ a, cross + a.T @ y
             pairs.append((a, y))
@@ -86,6 +114,57 @@ def fit_skip(data: Prepared, revin: bool) -> tuple[np.ndarray, np.ndarray]:
     _, _, val = normal_equations("validation")
     _, w = best_ridge(gram, cross, lambda w: sum(float(np.sum((a @ w - y) ** 2)) for a, y in val))
     return w[:-1], w[-1]
+
+
+def blend_weight(rnn: np.ndarray, linear: np.ndarray, actual: np.ndarray) -> float:
+    """The w in [0, 1] minimising the MSE of ``w * rnn + (1 - w) * linear`` (closed form)."""
+    d = (rnn - linear).astype(np.float64).ravel()
+    r = (actual - linear).astype(np.float64).ravel()
+    denom = float(d @ d)
+    return float(np.clip(d @ r / denom, 0.0, 1.0)) if denom > 0 else 1.0
+
+
+def weighted_forecast(model, data: Prepared, split: str, weight: float) -> np.ndarray:
+    """Scaled forecasts of one split ("validation", "test") with the blend's RNN weight set to
+    ``weight`` (1: the RNN alone, 0: the linear map alone); the model's weight is put back."""
+    segrnn = model.get_layer("segrnn")
+    kept = float(segrnn.rnn_weight.numpy())
+    segrnn.rnn_weight.assign(weight)
+    try:
+        return np.asarray(model.predict(getattr(data, split), verbose=0))
+    finally:
+        segrnn.rnn_weight.assign(kept)
+
+
+def after_training(config: Config, data: Prepared, model, log) -> dict | None:
+    """Settle the blend's RNN weight: ``model.rnn_weight``, or its least-squares value on the
+    validation windows (the RNN's and the linear map's forecasts against the actual values)."""
+    m = config.model
+    if not m.linear_blend:
+        return None
+    segrnn = model.get_layer("segrnn")
+    _, actual = data.windows("validation")
+    rnn = weighted_forecast(model, data, "validation", 1.0)
+    linear = weighted_forecast(model, data, "validation", 0.0)
+    fitted = blend_weight(rnn, linear, actual)
+    weight = fitted if m.rnn_weight is None else m.rnn_weight
+    segrnn.rnn_weight.assign(weight)
+    blended = weight * rnn + (1 - weight) * linear
+
+    def mse(pred):
+        return float(f"{float(np.mean((pred - actual) ** 2)):.6g}")
+
+    info = {
+        "rnn_weight": float(f"{weight:.4g}"),
+        "chosen": "validation" if m.rnn_weight is None else "model.rnn_weight",
+        "validation_mse": {"rnn": mse(rnn), "linear_map": mse(linear), "blend": mse(blended)},
+    }
+    log(
+        f"Blend: RNN weight {weight:.3g} ({'fitted on validation' if m.rnn_weight is None else 'set'}"
+        f"); validation MSE RNN {info['validation_mse']['rnn']:.4f}, linear map "
+        f"{info['validation_mse']['linear_map']:.4f}, blend {info['validation_mse']['blend']:.4f}"
+    )
+    return {"blend": info}
 
 
 def compile_model(model, config: Config) -> None:
