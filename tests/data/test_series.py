@@ -48,13 +48,13 @@ def test_daily_series_with_missing_days_counts_gaps(tmp_path: Path):
     )
     s = series.read_series(path, "Date")
     assert s.step == 86400 and s.gaps == 1
-    assert series.infer_season(s.step) == 7 and series.step_name(s.step) == "1D"
+    assert series.step_name(s.step) == "1D"
 
 
 def test_monthly_steps_and_future_times():
     times = [dt.datetime(2023, m, 1) for m in range(1, 13)]
     step, gaps = series.infer_step(times)
-    assert step == series.MONTH and gaps == 0 and series.infer_season(step) == 12
+    assert step == series.MONTH and gaps == 0
     assert series.future_times(dt.datetime(2023, 12, 31), step, 2) == [
         dt.datetime(2024, 1, 31),
         dt.datetime(2024, 2, 29),
@@ -63,7 +63,7 @@ def test_monthly_steps_and_future_times():
         dt.datetime(2024, 1, 2, 0),
         dt.datetime(2024, 1, 2, 1),
     ]
-    assert series.step_name(900) == "15min" and series.infer_season(900) == 96
+    assert series.step_name(900) == "15min"
     # Daily and monthly timestamps at midnight print as dates; hourly ones keep the time.
     assert series.format_time(dt.datetime(1991, 1, 1), 86400.0) == "1991-01-01"
     assert series.format_time(dt.datetime(1991, 1, 1), series.MONTH) == "1991-01-01"

@@ -44,3 +44,16 @@ def cache_folder(name: str) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def remove(root: Path) -> str | None:
+    """Delete a finished run's ``cache/`` (nothing reads it afterwards; a resumed run builds it
+    again). Returns what it held, for the log ("speech-test, speech-validation: 12.3 MB"), or
+    None when there was none."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    names = ", ".join(sorted(p.name for p in root.iterdir())) or "empty"
+    shutil.rmtree(root, ignore_errors=True)
+    return f"{names}: {size / 1e6:.1f} MB"

@@ -51,18 +51,6 @@ _TIME_FORMATS = (
     "%Y%m%d",
 )
 
-# Seasonal period (in steps) implied by a sampling step: one day of steps for sub-daily data,
-# a week for daily data, a year for weekly/monthly/quarterly data.
-_SEASONS = {
-    60: 1440,
-    300: 288,
-    600: 144,
-    900: 96,
-    1800: 48,
-    3600: 24,
-    86400: 7,
-    7 * 86400: 52,
-}
 MONTH = "month"  # a step of one calendar month (28-31 days)
 
 
@@ -334,13 +322,6 @@ def step_name(step: float | str) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-def infer_season(step: float | str) -> int | None:
-    """The seasonal period in steps implied by the sampling step, or None when unknown."""
-    if step == MONTH:
-        return 12
-    return _SEASONS.get(int(step)) if float(step).is_integer() else None
 
 
 def future_times(last: dt.datetime, step: float | str, count: int) -> list[dt.datetime]:

@@ -275,6 +275,9 @@ def _run_in(
         metrics.update(task.run_info(cfg, data))  # extra top-level sections, if the task has any
         metrics.update(after)
         artifacts.write(resolved, data, model, trained, metrics, work, log)
+        removed = data_cache.remove(work / data_cache.CACHE)
+        if removed:
+            log(f"Removed the streaming cache ({removed}): the finished run does not need it")
     return metrics
 
 
