@@ -107,8 +107,10 @@ def export_tracking_root(model):
     ``write_out`` looks for lookup tables (``TextVectorization``'s vocabulary), so wrapping the
     model in a ``tf.Module`` keeps the tables and the captured variables and drops the second
     copy; the loaded SavedModel then has no ``variables`` list, which serving never reads.
-    Keras 3.8-3.15.1 (``keras.src.export``; 3.15.1 read, older releases' ``track`` keeps any
-    Trackable in ``_tracked`` the same way).
+    Run with Keras 3.15.1 and TensorFlow 2.21.0 (``keras.src.export``, read there); Keras 3.8 was
+    not run: the export code of an earlier 3.x release, read, keeps a non-Layer Trackable in
+    ``_tracked`` and saves the endpoints' variables the same way. ``tests/test_export.py``
+    fails if a release stores the weights twice again or loses the lookup tables.
     """
     from ._lazy import tf
 
