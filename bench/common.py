@@ -115,26 +115,36 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def latency(saved_model: Path, make_batch, repeats: int = 200) -> dict[str, float]:
-    """Serving latency of ``serving_default`` after ``tf.saved_model.load``.
+WARMUP_CALLS = 10
+
+
+def latency(saved_model: Path, make_batch, repeats: int = 200) -> dict[str, Any]:
+    """Serving latency of ``serving_default`` after ``tf.saved_model.load`` in this process.
 
     Args:
         saved_model: the SavedModel folder.
         make_batch: ``n -> dict of input tensors`` for a batch of n raw inputs.
-        repeats: timed batch-1 calls (after 10 warm-up calls).
+        repeats: timed batch-1 calls (after :data:`WARMUP_CALLS` untimed ones).
+
+    Returns:
+        p50/p95/p99 of the batch-1 calls (ms), batch-256 throughput, the number of calls, and
+        the 1-minute load average before and after the timed calls (the machine is shared, so a
+        figure measured under load says so).
     """
     import numpy as np
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
     one = make_batch(1)
-    for _ in range(10):
+    for _ in range(WARMUP_CALLS):
         serve(**one)
+    load_before = os.getloadavg()[0]
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         serve(**one)
         times.append((time.perf_counter() - started) * 1000)
+    load_after = os.getloadavg()[0]
     big = make_batch(256)
     serve(**big)
     started = time.perf_counter()
@@ -143,8 +153,27 @@ def latency(saved_model: Path, make_batch, repeats: int = 200) -> dict[str, floa
     per_s = 5 * 256 / (time.perf_counter() - started)
     return {
         "p50": float(np.percentile(times, 50)),
+        "p95": float(np.percentile(times, 95)),
         "p99": float(np.percentile(times, 99)),
         "batch256_examples_per_s": float(per_s),
+        "calls": repeats,
+        "warmup_calls": WARMUP_CALLS,
+        "load_average": [round(load_before, 2), round(load_after, 2)],
+    }
+
+
+def folder_size(folder: Path, largest: int = 5) -> dict[str, Any]:
+    """A run folder's size on disk (MB) and its largest files, paths relative to the folder."""
+    sizes = {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in Path(folder).rglob("*")
+        if p.is_file()
+    }
+    top = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:largest]
+    return {
+        "mb": sum(sizes.values()) / 1e6,
+        "files": len(sizes),
+        "largest": [{"path": path, "mb": size / 1e6} for path, size in top],
     }
 
 
@@ -283,6 +312,38 @@ def quality_cell(q: dict[str, Any]) -> str:
     return f"{figure} (target {sign} {q['target']}, {direction} is better: {verdict})"
 
 
+def footprint_rows(r: dict[str, Any]) -> list[str]:
+    """A task's deployment figures as table rows: run folder size and batch-1 latency, against
+    their targets when the result names them (``targets``); none for older result files."""
+    folder, lat = r.get("run_folder"), r.get("latency_ms", {})
+    if folder is None and "p95" not in lat:
+        return []
+    targets = r.get("targets", {})
+
+    def verdict(value: float, key: str) -> str:
+        bound = targets.get(key)
+        if bound is None:
+            return "—"
+        return f"≤ {bound:g}: " + ("met" if value <= bound else f"missed by {value - bound:.1f}")
+
+    rows = ["| figure | value | target |", "|---|---|---|"]
+    if folder is not None:
+        parts = ", ".join(f"{x['path']} {x['mb']:.1f}" for x in folder["largest"][:3])
+        rows.append(
+            f"| run folder MB ({folder.get('what', 'one run')}) | {folder['mb']:.1f} "
+            f"(largest: {parts}) | {verdict(folder['mb'], 'run_folder_mb')} |"
+        )
+    if "p95" in lat:
+        load = lat.get("load_average")
+        under = f", load average {load[0]:g} → {load[1]:g}" if load else ""
+        rows.append(
+            f"| batch-1 latency p50 / p95 ms ({lat.get('calls', '?')} calls after "
+            f"{lat.get('warmup_calls', '?')} warm-up{under}) | {lat['p50']:.2f} / {lat['p95']:.2f} "
+            f"| {verdict(lat['p50'], 'latency_p50_ms')} |"
+        )
+    return [*rows, ""]
+
+
 def write_markdown(results_dir: Path | None = None) -> Path:
     """BENCHMARKS.md from every result file: figures, date, machine, versions, commands."""
     folder = Path(results_dir) if results_dir is not None else RESULTS
@@ -299,6 +360,7 @@ def write_markdown(results_dir: Path | None = None) -> Path:
         )
         details.append(f"## {r['task']}\n")
         details.append(f"Machine: {r.get('machine')}; versions: {r.get('versions')}.\n")
+        details.extend(footprint_rows(r))
         if r.get("notes"):
             details.extend(f"- {n}" for n in r["notes"])
             details.append("")

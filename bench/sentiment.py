@@ -23,6 +23,9 @@ from typing import Any
 from bench import common
 
 TARGET = 0.80
+# Issue 14's deployment targets: the run folder of one rt-polarity run, and the SavedModel's
+# batch-1 latency p50 (both measured on the first fold's recipe run).
+FOOTPRINT_TARGETS = {"run_folder_mb": 15.0, "latency_p50_ms": 5.0}
 RECIPE = "rt-polarity"
 SOURCE = common.REPO.parent / "shared" / "data" / "sentiment" / "rt-polarity"
 REF_ARCH = {  # the keras-io example's architecture, used on both sides of the speed comparison
@@ -226,11 +229,11 @@ def run(args) -> dict[str, Any]:
 
     import tensorflow as tf
 
+    # Size and latency of the first fold's recipe run (the other folds differ only in data).
+    first = work / f"quality-fold{folds[0]}"
+    folder = {**common.folder_size(first), "what": f"rt-polarity fold {folds[0]} recipe run"}
     sample = "a gorgeous , witty , seductive movie ."
-    lat = common.latency(
-        work / f"quality-fold{folds[0]}" / "saved_model",
-        lambda n: {"text": tf.constant([sample] * n)},
-    )
+    lat = common.latency(first / "saved_model", lambda n: {"text": tf.constant([sample] * n)})
     result = common.assemble(
         "sentiment",
         args,
@@ -258,10 +261,25 @@ def run(args) -> dict[str, Any]:
             f"accuracy {ref['accuracy']:.4f}",
             *rows_note(rows, folds),
             parts_note(runs["recipe"]),
+            footprint_note(folder, lat),
         ],
     )
     result["quality"]["seeds"] = [seed]  # one run per fold, not per seed
+    result["run_folder"] = folder
+    result["targets"] = FOOTPRINT_TARGETS
     return result
+
+
+def footprint_note(folder: dict[str, Any], lat: dict[str, Any]) -> str:
+    """The run folder's size with its largest parts, and the batch-1 latency with its load."""
+    parts = ", ".join(f"{x['path']} {x['mb']:.2f}" for x in folder["largest"])
+    load = lat["load_average"]
+    return (
+        f"{folder['what']}: folder {folder['mb']:.2f} MB (largest, MB: {parts}); SavedModel "
+        f"loaded in the benchmark process, batch 1: p50 {lat['p50']:.2f} ms, p95 "
+        f"{lat['p95']:.2f} ms over {lat['calls']} calls after {lat['warmup_calls']} warm-up, "
+        f"load average {load[0]:g} then {load[1]:g} (2 cores)"
+    )
 
 
 def parts_note(runs: list[Path]) -> str:

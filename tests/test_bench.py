@@ -302,3 +302,85 @@ def test_fixed_epochs_command_turns_early_stopping_off(tmp_path: Path):
         f"rnn-recipes run fsdd.toml --set model.units=64 --epochs 2 --set train.patience=1000 "
         f"--seed 7 -o {tmp_path / 'o'} --force"
     )
+
+
+# --- issue 14: run folder size and batch-1 latency ----------------------------------------------
+
+
+def test_folder_size_counts_every_file_and_names_the_largest(tmp_path: Path):
+    (tmp_path / "saved_model" / "variables").mkdir(parents=True)
+    (tmp_path / "saved_model" / "variables" / "variables.data").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "model.keras").write_bytes(b"x" * 2_000_000)
+    (tmp_path / "metrics.json").write_bytes(b"x" * 500_000)
+    size = common.folder_size(tmp_path, largest=2)
+    assert size["mb"] == pytest.approx(5.5) and size["files"] == 3
+    assert size["largest"] == [
+        {"path": "saved_model/variables/variables.data", "mb": 3.0},
+        {"path": "model.keras", "mb": 2.0},
+    ]
+
+
+def test_latency_times_warm_calls_and_says_the_load(tmp_path: Path):
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.calls = tf.Variable(0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve(text):
+        module.calls.assign_add(1)
+        return {"n": tf.shape(text)[0]}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": serve})
+    lat = common.latency(tmp_path / "sm", lambda n: {"text": tf.constant(["a"] * n)}, repeats=30)
+    assert lat["calls"] == 30 and lat["warmup_calls"] == common.WARMUP_CALLS
+    assert lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert len(lat["load_average"]) == 2
+
+
+def test_markdown_rows_for_run_folder_and_latency_against_their_targets(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    result = _result(
+        latency_ms={
+            "p50": 2.5,
+            "p95": 3.25,
+            "p99": 4.0,
+            "calls": 200,
+            "warmup_calls": 10,
+            "load_average": [3.1, 3.4],
+        },
+        run_folder={
+            "mb": 17.5,
+            "files": 12,
+            "largest": [{"path": "model.keras", "mb": 6.1}, {"path": "x", "mb": 1.0}],
+            "what": "rt-polarity fold 0 recipe run",
+        },
+        targets={"run_folder_mb": 15.0, "latency_p50_ms": 5.0},
+    )
+    common.write_result("sentiment", result)
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert (
+        "| run folder MB (rt-polarity fold 0 recipe run) | 17.5 (largest: model.keras 6.1, x 1.0)"
+        " | ≤ 15: missed by 2.5 |" in md
+    )
+    assert (
+        "| batch-1 latency p50 / p95 ms (200 calls after 10 warm-up, load average 3.1 → 3.4) "
+        "| 2.50 / 3.25 | ≤ 5: met |" in md
+    )
+    common.write_result("sentiment", _result())  # older results: no such rows
+    assert "run folder MB" not in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_sentiment_footprint_note_says_fold_sizes_and_load():
+    from bench import sentiment
+
+    folder = {"mb": 12.34, "largest": [{"path": "model.keras", "mb": 6.2}], "what": "fold 0 run"}
+    lat = {"p50": 1.5, "p95": 2.0, "calls": 200, "warmup_calls": 10, "load_average": [2.5, 2.7]}
+    note = sentiment.footprint_note(folder, lat)
+    assert note.startswith("fold 0 run: folder 12.34 MB (largest, MB: model.keras 6.20)")
+    assert "p50 1.50 ms, p95 2.00 ms over 200 calls after 10 warm-up" in note
+    assert "load average 2.5 then 2.7" in note

@@ -96,3 +96,44 @@ def test_truncated_model_keras_is_a_damaged_run_folder(tmp_path: Path):
     (run / "model.keras").write_bytes(data[: len(data) // 2])
     with pytest.raises(RecipeError, match="is damaged: model.keras is truncated"):
         load_keras(run)
+
+
+# --- issue 14: the SavedModel stores each weight once --------------------------------------------
+
+
+def _stored_bytes(saved_model: Path) -> int:
+    """Bytes of every variable value in a SavedModel's variables checkpoint."""
+    import numpy as np
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(saved_model / "variables" / "variables"))
+    total = 0
+    for name in reader.get_variable_to_shape_map():
+        if name.endswith("VARIABLE_VALUE"):  # not the object graph nor the lookup tables
+            total += np.asarray(reader.get_tensor(name)).nbytes
+    return total
+
+
+def test_saved_model_stores_each_weight_once_and_serves_in_a_fresh_process(tmp_path: Path):
+    """The end-to-end SavedModel's variables weigh what the model's weights do (they were
+    written twice, a Keras and a TensorFlow object per weight), and it still computes what
+    model.keras computes, loaded in a process without rnn_recipes."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tests.conftest import TINY, invoke, make_reviews, serve_in_fresh_process, write_csv
+
+    data = write_csv(tmp_path / "reviews.csv", make_reviews(160))
+    out = tmp_path / "run"
+    result = invoke("run", "sentiment", "--data", data, *TINY, "--epochs", "1", "-o", out)
+    assert result.exit_code == 0, result.output
+
+    model = load_keras(out)
+    weight_bytes = sum(np.asarray(w).nbytes for w in model.weights)
+    stored = _stored_bytes(out / "saved_model")
+    assert weight_bytes * 0.9 <= stored <= weight_bytes * 1.1, (stored, weight_bytes)
+
+    texts = np.array(["great wonderful film", "awful boring food", "", "the phone was dull"])
+    served = serve_in_fresh_process(out / "saved_model", {"text": texts}, tmp_path)
+    expected = np.asarray(model(tf.constant(texts), training=False))
+    np.testing.assert_allclose(served["probabilities"], expected, rtol=1e-4, atol=1e-6)

@@ -83,7 +83,7 @@ MAX_SIZES = {
     "embedding_dim": 4096,  # token vector size
     "layers": 16,  # stacked recurrent layers
     "max_tokens": 2**21,  # vocabulary entries
-    "nb_buckets": 2**24,  # hashed word-pair buckets (2**20 by default)
+    "nb_buckets": 2**24,  # hashed word-pair buckets (2**18 by default)
     "max_length": 2**16,  # tokens kept per text
 }
 SEED_MAX = 2**32 - 1  # NumPy's seed range; TensorFlow and Python accept it too

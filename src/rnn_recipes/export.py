@@ -73,7 +73,9 @@ def write_saved_model(
     shutil.rmtree(tmp, ignore_errors=True)
     with portable_rnn_kernels(model):
         archive = keras.export.ExportArchive()
-        archive.track(model)
+        # Tracked for its lookup tables only: its variables are saved through the endpoints
+        # that use them, once each (compat.export_tracking_root).
+        archive.track(compat.export_tracking_root(model))
         archive.add_endpoint(SIGNATURE, serve, input_signature=input_signature)
         for name, (fn, signature) in (extra or {}).items():
             archive.add_endpoint(name, fn, input_signature=signature)

@@ -20,7 +20,7 @@ FRAMES[1, 5:] = 0.0  # the second clip is padded at its end
 
 CASES = {
     "NaiveBayesBag": (
-        lambda: NaiveBayesBag(vocabulary_size=20, buckets=16, classes=3),
+        lambda: NaiveBayesBag(vocabulary_size=20, buckets=16, classes=3, table_dtype="float16"),
         np.array([[1, 5, 7, 0], [3, 3, 19, 2]], np.int32),
     ),
     "AudioFeatures": (

@@ -14,6 +14,11 @@ table ``log P(f | c)`` is computed in closed form from the training split (count
 of class c containing f, add-alpha smoothed) and never trained; ``weight`` is 0 while the RNN
 trains and is then chosen on the validation split (see :func:`.model.after_training`).
 
+The table is most of the model's size (one row per word and per pair bucket), so the recipe
+stores it in float16: half the bytes, and the centred log-likelihoods (magnitudes below ~10)
+keep three significant digits, far below what moves a decision. Only the gathered rows are
+cast to float32, so the sum runs in float32 on the CPU kernels every device has.
+
 This module imports Keras and TensorFlow when it is imported (the layer class must exist to be
 registered); the task imports it only when it builds or loads a model.
 """
@@ -70,16 +75,36 @@ class NaiveBayesBag(keras.layers.Layer):
 
     Its three variables are not trained: the table and prior are set from the training split,
     the weight after training (0 until then, so the RNN trains on its own).
+
+    Args:
+        vocabulary_size: token ids below it are words; pair buckets are numbered after them.
+        buckets: hash buckets for word pairs.
+        classes: number of classes.
+        table_dtype: how the table is stored; the recipe builds it in ``"float16"``. The
+            default is float32 because models saved before the option existed stored that
+            (their config does not name it), so they reload exactly.
     """
 
-    def __init__(self, vocabulary_size: int, buckets: int, classes: int, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size: int,
+        buckets: int,
+        classes: int,
+        table_dtype: str = "float32",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocabulary_size, self.buckets, self.classes = vocabulary_size, buckets, classes
+        self.table_dtype = table_dtype
 
     def build(self, input_shape):
         size = self.vocabulary_size + self.buckets
         self.table = self.add_weight(
-            shape=(size, self.classes), initializer="zeros", trainable=False, name="log_likelihood"
+            shape=(size, self.classes),
+            initializer="zeros",
+            dtype=self.table_dtype,
+            trainable=False,
+            name="log_likelihood",
         )
         self.prior = self.add_weight(
             shape=(self.classes,), initializer="zeros", trainable=False, name="log_prior"
@@ -100,8 +125,9 @@ class NaiveBayesBag(keras.layers.Layer):
         first = tf.concat(
             [tf.ones_like(features[:, :1], tf.bool), features[:, 1:] != features[:, :-1]], axis=1
         )
-        present = tf.cast(first & (features > 0), self.table.dtype)  # each distinct feature once
-        rows = tf.gather(self.table, features)
+        present = tf.cast(first & (features > 0), tf.float32)  # each distinct feature once
+        # Gather the stored rows (float16 in the recipe), then sum in float32.
+        rows = tf.cast(tf.gather(self.table, features), tf.float32)
         return tf.reduce_sum(rows * present[..., None], axis=1) + self.prior
 
     def call(self, ids):
@@ -116,4 +142,5 @@ class NaiveBayesBag(keras.layers.Layer):
             "vocabulary_size": self.vocabulary_size,
             "buckets": self.buckets,
             "classes": self.classes,
+            "table_dtype": self.table_dtype,
         }

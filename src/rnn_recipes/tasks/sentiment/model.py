@@ -83,6 +83,11 @@ def run_info(config: Config, data: Prepared) -> dict[str, Any]:
     return {"pretrained_vectors": {**vectors.record(), "finetuned": config.model.finetune_vectors}}
 
 
+# The naive Bayes table's storage: most of the model's bytes, and float16 loses no accuracy
+# (log-likelihoods centred over classes; the sum runs in float32, see .layers).
+TABLE_DTYPE = "float16"
+
+
 def build_model(config: Config, spec: Spec):
     """Embedding(mask_zero) -> N x (Bidirectional) LSTM/GRU -> pooling -> class scores
     (+ weight x naive Bayes scores of words and word pairs) -> softmax."""
@@ -103,7 +108,11 @@ def build_model(config: Config, spec: Spec):
     if m.naive_bayes:
         # Table and prior zero until initialize() counts them; weight 0 until after_training.
         layer = NaiveBayesBag(
-            spec.vocabulary_size, m.nb_buckets, len(spec.class_names), name="naive_bayes"
+            spec.vocabulary_size,
+            m.nb_buckets,
+            len(spec.class_names),
+            table_dtype=TABLE_DTYPE,
+            name="naive_bayes",
         )
         extra = layer(inputs)
     return classification.rnn_classifier(
@@ -133,7 +142,7 @@ def initialize(model, config: Config, data: Prepared) -> None:
         counts, np.bincount(train.labels, minlength=classes).astype(float), m.nb_alpha
     )
     layer = model.get_layer("naive_bayes")
-    layer.table.assign(table)
+    layer.table.assign(table.astype(layer.table.dtype))
     layer.prior.assign(prior)
 
 
