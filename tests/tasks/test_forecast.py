@@ -269,9 +269,13 @@ def test_run_folder_and_metrics(tiny_run):
     assert test["baselines"]["seasonal_naive"]["season"] == 24  # inferred: hourly
     assert set(test["beats"]) == {"repeat_last", "seasonal_naive", "linear"}
     assert test["summary"].startswith(f"MSE {test['mse']:.4f}")  # the line the run printed
-    # Issue 12: the least-squares map in the model's (last-value) space, and the gain over it.
+    # Issue 12: the blend's least-squares map alone (in the space chosen for it), and the gain.
     part = test["linear_map"]
-    assert part["normalization"] == "last" and part["mse"] > 0 and part["validation_mse"] > 0
+    assert (
+        part["normalization"] == metrics["blend"]["map_normalization"]
+        and part["mse"] > 0
+        and part["validation_mse"] > 0
+    )
     assert part["gain"] == pytest.approx(1 - test["mse"] / part["mse"], rel=1e-4)
     assert metrics["data"]["frequency"] == "1h" and metrics["data"]["season"] == 24
     assert metrics["data"]["split_rows"]["test"] == [480, 600]

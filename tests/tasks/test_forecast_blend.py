@@ -36,28 +36,30 @@ def test_blend_weight_is_the_least_squares_weight_clipped_to_0_1():
     assert forecast_model.blend_weight(rnn, rnn, actual) == 1.0  # identical parts: keep the RNN
 
 
-@pytest.mark.parametrize("norm", sorted(NORMALIZATIONS))
-def test_the_blend_is_w_rnn_plus_1_minus_w_map_in_the_normalized_space(tmp_path: Path, norm):
-    """Weight 0: the model is exactly the fitted map, de-normalized (the same numbers as the
-    NumPy linear part of metrics.json); weight 1: the map's weights do not matter; in between,
-    the forecast is the weighted sum of the two; the layer round-trips through model.keras."""
+@pytest.mark.parametrize("space", sorted(forecast_model.MAP_SPACES))
+def test_the_blend_is_w_rnn_plus_1_minus_w_map_each_in_its_own_space(tmp_path: Path, space):
+    """Weight 0: the model is exactly the map fitted in ``space`` (the same numbers as the
+    NumPy linear part of metrics.json), whatever the RNN's normalization; weight 1: the map's
+    weights do not matter; in between, the weighted sum; the layer round-trips through
+    model.keras."""
     import keras
 
     stamps, values = make_series(400)
     path = write_series(tmp_path / "s.csv", stamps, values)
-    cfg = _config(path, *NORMALIZATIONS[norm])
-    assert forecast_model.normalization(cfg) == norm
+    cfg = _config(path)  # the RNN in the default space (last value); the map in ``space``
     data = forecast_data.make_datasets(cfg, log=lambda *_: None)
     model = forecast_model.build_model(cfg, data.spec)
     forecast_model.initialize(model, cfg, data)
     layer = model.get_layer("segrnn")
     assert not layer.blend_map.trainable and not layer.rnn_weight.trainable
+    assert not layer.map_space.trainable
     assert float(layer.rnn_weight.numpy()) == 1.0  # the RNN trains alone
     x, _ = data.windows("validation")
     k = len(data.targets)
 
-    kernel, bias = forecast_model.fit_skip(data, norm)
-    expected_map = baselines.apply_shared_linear(x, kernel, bias, k, norm)
+    kernel, bias = forecast_model.fit_skip(data, space)
+    forecast_model.set_map(model, kernel, bias, space)
+    expected_map = baselines.apply_shared_linear(x, kernel, bias, k, space)
     linear = forecast_model.weighted_forecast(model, data, "validation", 0.0)
     np.testing.assert_allclose(linear, expected_map, atol=2e-4)
     rnn = forecast_model.weighted_forecast(model, data, "validation", 1.0)
@@ -67,15 +69,36 @@ def test_the_blend_is_w_rnn_plus_1_minus_w_map_in_the_normalized_space(tmp_path:
     np.testing.assert_allclose(
         forecast_model.weighted_forecast(model, data, "validation", 1.0), rnn, atol=1e-6
     )
-    layer.blend_map.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    forecast_model.set_map(model, kernel, bias, space)
     layer.rnn_weight.assign(0.25)
     mixed = np.asarray(model.predict(x, verbose=0))
     np.testing.assert_allclose(mixed, 0.25 * rnn + 0.75 * linear, atol=2e-4)
 
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert again.get_layer("segrnn").get_config()["subtract_last"] is (norm == "last")
     np.testing.assert_allclose(again.predict(x, verbose=0), mixed, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", sorted(NORMALIZATIONS))
+def test_the_rnn_normalization_is_undone_on_its_forecast(tmp_path: Path, norm):
+    """With the output projection at zero the RNN forecasts 0 in its normalized space, so the
+    model's forecast (weight 1) is the window's level: its last value, its mean, or 0."""
+    path = write_series(tmp_path / "s.csv", *make_series(400))
+    cfg = _config(path, *NORMALIZATIONS[norm])
+    assert forecast_model.normalization(cfg) == norm
+    data = forecast_data.make_datasets(cfg, log=lambda *_: None)
+    model = forecast_model.build_model(cfg, data.spec)
+    layer = model.get_layer("segrnn")
+    layer.project.set_weights([np.zeros_like(w) for w in layer.project.get_weights()])
+    x, _ = data.windows("validation")
+    got = np.asarray(model.predict(x, verbose=0))
+    k = len(data.targets)
+    level = {
+        "last": x[:, -1:, :k],
+        "revin": x[:, :, :k].mean(axis=1, keepdims=True),
+        "none": np.zeros((len(x), 1, k)),
+    }[norm]
+    np.testing.assert_allclose(got, np.broadcast_to(level, got.shape), atol=1e-4)
 
 
 def _run(tmp_path: Path, *sets: str) -> dict:
@@ -89,18 +112,25 @@ def _run(tmp_path: Path, *sets: str) -> dict:
 
 
 def test_a_run_fits_the_weight_on_validation_and_reports_every_part(tmp_path: Path):
-    metrics, output = _run(tmp_path)  # the default normalization: the last value subtracted
+    metrics, output = _run(tmp_path)
     blend, test = metrics["blend"], metrics["test"]
-    w = blend["rnn_weight"]
+    w, space = blend["rnn_weight"], blend["map_normalization"]
     assert 0.0 <= w <= 1.0 and blend["chosen"] == "validation"
-    assert f"Blend: RNN weight {w:.3g} (fitted on validation)" in output
+    assert f"Blend: RNN weight {w:.3g} (fitted on validation), linear map in space '{space}'" in (
+        output
+    )
+    # The map's space is the one whose blend does best on validation, among all three.
+    candidates = blend["candidates"]
+    assert set(candidates) == {"last", "revin", "none"}
+    assert candidates[space]["blend"] == min(c["blend"] for c in candidates.values())
     val = blend["validation_mse"]
     # The fitted weight is the best on validation: never worse than either part alone.
     assert val["blend"] <= min(val["rnn"], val["linear_map"]) * (1 + 1e-4)
-    assert test["linear_map"]["normalization"] == "last"
+    assert test["linear_map"]["normalization"] == space
     assert test["linear_map"]["validation_mse"] == pytest.approx(val["linear_map"], rel=1e-3)
     assert test["rnn_alone"]["rnn_weight"] == pytest.approx(w, abs=1e-4)
-    assert "least-squares map (last value subtracted)" in test["summary"]
+    name = baselines.NORMALIZATION_NAMES[space]
+    assert f"least-squares map ({name})" in test["summary"]
     if w < 1:
         assert test["rnn_alone"]["mse"] != test["mse"]
         assert "RNN alone" in test["summary"]
@@ -115,8 +145,14 @@ def test_the_legacy_revin_key_still_names_a_normalization(tmp_path: Path):
 
 
 def test_a_set_weight_of_0_makes_the_model_its_linear_map(tmp_path: Path):
-    metrics, output = _run(tmp_path, "model.rnn_weight=0.0")
-    assert metrics["blend"] == {**metrics["blend"], "rnn_weight": 0.0, "chosen": "model.rnn_weight"}
+    metrics, output = _run(tmp_path, "model.rnn_weight=0.0", 'model.map_normalization="revin"')
+    assert metrics["blend"] == {
+        **metrics["blend"],
+        "rnn_weight": 0.0,
+        "chosen": "model.rnn_weight",
+        "map_normalization": "revin",
+    }
+    assert set(metrics["blend"]["candidates"]) == {"revin"}
     test = metrics["test"]
     assert test["mse"] == pytest.approx(test["linear_map"]["mse"], rel=1e-3)
     assert test["rnn_alone"]["mse"] != pytest.approx(test["mse"], rel=1e-3)

@@ -207,12 +207,12 @@ NORMALIZATION_NAMES = {"revin": "RevIN", "last": "last value subtracted", "none"
 
 
 def linear_part(config: Config, data: Prepared, test: tuple[np.ndarray, np.ndarray]):
-    """The least-squares linear map in the model's normalized space (the blend's fixed map,
-    and the old linear skip's start), on the validation and test windows: what the RNN must
-    beat to earn its place."""
+    """The least-squares linear map alone, on the validation and test windows: the blend's
+    fixed part (in the space chosen for it), or without the blend the map in the model's
+    normalized space (the linear skip's start). What the RNN must beat to earn its place."""
     from .model import fit_skip, normalization  # model imports this module
 
-    k, norm = len(data.targets), normalization(config)
+    k, norm = len(data.targets), data.blend_space or normalization(config)
     kernel, bias = fit_skip(data, norm)
     xv, yv = data.windows("validation")
     x, y = test

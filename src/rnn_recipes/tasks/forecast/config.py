@@ -77,6 +77,9 @@ class ModelConfig:
     # alone). Both parts and the blend are reported in metrics.json.
     linear_blend: bool = True
     rnn_weight: float | None = None  # w in [0, 1]; unset: fitted on the validation windows
+    # The per-window space of the blend's linear map (it need not be the RNN's): "auto" fits the
+    # map in each and keeps the one whose blend does best on validation.
+    map_normalization: Literal["auto", "last", "revin", "none"] = "auto"
     # Residual linear lookback->horizon map, off: started at its least-squares fit it left the
     # RNN nothing that generalises (best epoch always 1 on ETTh1); learned from zero it adds
     # weights that overfit. With it on, it starts at zero.

@@ -50,6 +50,7 @@ class Prepared(base.Prepared):
     test_forecast: np.ndarray | None = None  # scaled model forecasts on the test windows
     linear: tuple | None = None  # the linear baseline (weights, ridges), once fitted
     skip_fit: dict = field(default_factory=dict)  # normalization -> least-squares map, once fitted
+    blend_space: str | None = None  # the space of the blend's map, chosen after training
 
     def windows(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Scaled NumPy windows of one split, in start order (the order of the tf.data one)."""

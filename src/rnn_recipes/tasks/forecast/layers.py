@@ -28,10 +28,13 @@ class SegRNN(keras.layers.Layer):
 
     Each window is normalized per channel (``revin``: by its own mean and spread;
     ``subtract_last``: by its last value only; neither: as it comes), forecast in that space
-    and de-normalized with the same figures. With ``blend`` the normalized forecast is
-    ``w * rnn + (1 - w) * map(x)``: ``map`` a fixed lookback -> horizon linear map (its
-    least-squares fit, set by the task) and ``w`` the non-trainable ``rnn_weight``, 1 while
-    training (the map then takes no part in the gradient) and fitted on validation afterwards.
+    and de-normalized with the same figures. With ``blend`` the forecast is
+    ``w * rnn + (1 - w) * map``: ``map`` a fixed lookback -> horizon linear map (its
+    least-squares fit, set by the task) applied in its own per-window space, and ``w`` the
+    non-trainable ``rnn_weight``, 1 while training (the map then takes no part in the gradient)
+    and fitted on validation afterwards. The map's space is three fixed 0/1 weights
+    (``map_space`` = [subtract the last value, subtract the mean, divide by the spread]), so
+    the task picks it on validation after the layer is built.
     """
 
     def __init__(
@@ -119,6 +122,11 @@ class SegRNN(keras.layers.Layer):
             self.rnn_weight = self.add_weight(
                 shape=(), initializer="ones", trainable=False, name="rnn_weight"
             )
+            # The map's per-window space, set with the map after training: [1, 0, 0] the last
+            # value subtracted, [0, 1, 1] RevIN, [0, 0, 0] as it comes.
+            self.map_space = self.add_weight(
+                shape=(3,), initializer="zeros", trainable=False, name="map_space"
+            )
         if self.revin and self.revin_affine:
             self.gamma = self.add_weight(shape=(self.channels,), initializer="ones", name="gamma")
             self.beta = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta")
@@ -136,6 +144,7 @@ class SegRNN(keras.layers.Layer):
 
     def call(self, x, training=False):
         c, lb, h, w = self.channels, self.lookback, self.horizon, self.segment_length
+        inputs = x
         if self.revin:
             mean = ops.mean(x, axis=1, keepdims=True)
             std = ops.sqrt(ops.var(x, axis=1, keepdims=True) + 1e-5)
@@ -182,9 +191,6 @@ class SegRNN(keras.layers.Layer):
         y = ops.reshape(y, (-1, m * w))[:, :h]  # [b*c, horizon]
         if self.skip is not None:
             y = y + self.skip(series)
-        if self.blend_map is not None:
-            w = self.rnn_weight
-            y = w * y + (1.0 - w) * self.blend_map(series)
         y = ops.transpose(ops.reshape(y, (-1, c, h)), (0, 2, 1))[:, :, : self.targets]
         if self.revin:
             t = self.targets
@@ -193,7 +199,21 @@ class SegRNN(keras.layers.Layer):
             y = y * std[:, :, :t] + mean[:, :, :t]
         elif self.subtract_last:
             y = y + last[:, :, : self.targets]
+        if self.blend_map is not None:
+            weight = self.rnn_weight
+            y = weight * y + (1.0 - weight) * self._linear_map(inputs)
         return y
+
+    def _linear_map(self, x):
+        """The blend's fixed map on the target channels, in its own per-window space."""
+        t, lb, h = self.targets, self.lookback, self.horizon
+        series = ops.reshape(ops.transpose(x[:, :, :t], (0, 2, 1)), (-1, lb))  # [b*t, L]
+        use_last, use_mean, use_std = self.map_space[0], self.map_space[1], self.map_space[2]
+        shift = use_last * series[:, -1:] + use_mean * ops.mean(series, axis=1, keepdims=True)
+        spread = ops.sqrt(ops.var(series, axis=1, keepdims=True) + 1e-5)
+        scale = use_std * spread + (1.0 - use_std)
+        y = self.blend_map((series - shift) / scale) * scale + shift  # [b*t, H]
+        return ops.transpose(ops.reshape(y, (-1, t, h)), (0, 2, 1))
 
     @classmethod
     def from_config(cls, config):

@@ -54,14 +54,12 @@ def normalization(config: Config) -> str:
 
 
 def initialize(model, config: Config, data: Prepared) -> None:
-    """Set the least-squares map where the model uses it: the blend's fixed map, or (with
-    ``linear_skip`` and ``linear_init``) the skip's start with the RNN branch's output at zero."""
+    """The RNN trains alone (the blend's weight at 1); with ``linear_skip`` and ``linear_init``
+    the skip starts at the least-squares map and the RNN branch's output at zero."""
     m = config.model
     segrnn = model.get_layer("segrnn")
     if m.linear_blend:
-        weights, bias = fit_skip(data, normalization(config))
-        segrnn.blend_map.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
-        segrnn.rnn_weight.assign(1.0)  # the RNN trains alone; after_training fits the weight
+        segrnn.rnn_weight.assign(1.0)  # the RNN trains alone; after_training sets the map
     if m.linear_skip and m.linear_init:
         weights, bias = fit_skip(data, normalization(config))
         segrnn.skip.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
@@ -136,33 +134,67 @@ def weighted_forecast(model, data: Prepared, split: str, weight: float) -> np.nd
         segrnn.rnn_weight.assign(kept)
 
 
+# The blend map's per-window space as the layer's three 0/1 weights: [subtract the last value,
+# subtract the mean, divide by the spread].
+MAP_SPACES = {"last": (1.0, 0.0, 0.0), "revin": (0.0, 1.0, 1.0), "none": (0.0, 0.0, 0.0)}
+
+
+def set_map(model, kernel: np.ndarray, bias: np.ndarray, space: str) -> None:
+    """Put a least-squares map (fitted in ``space``) into the blend of the model's layer."""
+    segrnn = model.get_layer("segrnn")
+    segrnn.blend_map.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    segrnn.map_space.assign(np.array(MAP_SPACES[space], dtype=np.float32))
+
+
 def after_training(config: Config, data: Prepared, model, log) -> dict | None:
-    """Settle the blend's RNN weight: ``model.rnn_weight``, or its least-squares value on the
-    validation windows (the RNN's and the linear map's forecasts against the actual values)."""
+    """Settle the blend: the linear map's space and the RNN's weight, on the validation windows.
+
+    For each candidate space (``model.map_normalization``; "auto": last value, RevIN and none)
+    the least-squares map is fitted on the training windows and the weight of the RNN's forecast
+    against it is fitted in closed form (or ``model.rnn_weight``); the pair with the lowest
+    validation MSE of the blend is kept.
+    """
+    from .baselines import apply_shared_linear  # baselines imports this module
+
     m = config.model
     if not m.linear_blend:
         return None
-    segrnn = model.get_layer("segrnn")
-    _, actual = data.windows("validation")
+    x, actual = data.windows("validation")
+    k = len(data.targets)
     rnn = weighted_forecast(model, data, "validation", 1.0)
-    linear = weighted_forecast(model, data, "validation", 0.0)
-    fitted = blend_weight(rnn, linear, actual)
-    weight = fitted if m.rnn_weight is None else m.rnn_weight
-    segrnn.rnn_weight.assign(weight)
-    blended = weight * rnn + (1 - weight) * linear
 
     def mse(pred):
         return float(f"{float(np.mean((pred - actual) ** 2)):.6g}")
 
+    spaces = list(MAP_SPACES) if m.map_normalization == "auto" else [m.map_normalization]
+    candidates = {}
+    for space in spaces:
+        kernel, bias = fit_skip(data, space)
+        linear = apply_shared_linear(x, kernel, bias, k, space)
+        weight = blend_weight(rnn, linear, actual) if m.rnn_weight is None else m.rnn_weight
+        blended = weight * rnn + (1 - weight) * linear
+        candidates[space] = {"rnn_weight": weight, "map": mse(linear), "blend": mse(blended)}
+    space = min(candidates, key=lambda s: candidates[s]["blend"])
+    best = candidates[space]
+    kernel, bias = fit_skip(data, space)
+    set_map(model, kernel, bias, space)
+    model.get_layer("segrnn").rnn_weight.assign(best["rnn_weight"])
+    data.blend_space = space
     info = {
-        "rnn_weight": float(f"{weight:.4g}"),
+        "rnn_weight": float(f"{best['rnn_weight']:.4g}"),
         "chosen": "validation" if m.rnn_weight is None else "model.rnn_weight",
-        "validation_mse": {"rnn": mse(rnn), "linear_map": mse(linear), "blend": mse(blended)},
+        "map_normalization": space,
+        "validation_mse": {"rnn": mse(rnn), "linear_map": best["map"], "blend": best["blend"]},
+        "candidates": {
+            s: {**c, "rnn_weight": float(f"{c['rnn_weight']:.4g}")} for s, c in candidates.items()
+        },
     }
+    how = "fitted on validation" if m.rnn_weight is None else "set"
+    why = f", the best of {len(spaces)} on validation" if len(spaces) > 1 else ""
     log(
-        f"Blend: RNN weight {weight:.3g} ({'fitted on validation' if m.rnn_weight is None else 'set'}"
-        f"); validation MSE RNN {info['validation_mse']['rnn']:.4f}, linear map "
-        f"{info['validation_mse']['linear_map']:.4f}, blend {info['validation_mse']['blend']:.4f}"
+        f"Blend: RNN weight {best['rnn_weight']:.3g} ({how}), linear map in space "
+        f"'{space}'{why}; validation MSE RNN {mse(rnn):.4f}, linear map {best['map']:.4f}, "
+        f"blend {best['blend']:.4f}"
     )
     return {"blend": info}
 
