@@ -148,7 +148,8 @@ def test_streaming_run_trains_exports_and_predicts(tmp_path: Path):
     )
     assert result.exit_code == 0, result.output
     assert "streaming: data.stream = true" in result.output and "Test: MSE" in result.output
-    assert (out / "cache" / "forecast-series" / "scaled.f32").is_file()
+    cached = {p.name for p in (out / "cache" / "forecast-series").iterdir()}
+    assert cached == {"times.i64", "values.f64", "scaled.f32"}  # every column's file removed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["windows"] == 200  # the sample the baselines are scored on
     assert metrics["data"]["start"] == "2024-03-01 00:00:00"

@@ -3,7 +3,8 @@
 The CSV files are read a block of rows at a time (:func:`~rnn_recipes.data.series.
 read_series_to_disk`, the same checks and messages as reading them whole) into the run folder's
 ``cache/``: the timestamps and every value column, then the selected input columns (the fill
-policy applied one column at a time) and the same columns z-scored with float32, all as memmaps.
+policy applied one column at a time; the file of every column is then removed) and the same
+columns z-scored with float32, all as memmaps.
 The scaler's mean and spread come from two passes over the training rows, a block at a time.
 
 A window is a start row into the scaled memmap: the training pipeline walks a fresh permutation
@@ -172,8 +173,11 @@ def make_datasets(config: Config, log: Callable[[str], None] = print) -> StreamP
     table = disk.series
     inputs, targets = series_data.select_columns(table, d.target_columns, d.input_columns)
     values = _fill_inputs(config, disk, inputs, folder)
-    del disk  # the raw columns stay on disk; only the inputs are used from here
+    # Only the inputs are used from here: the file of every value column goes (the timestamps
+    # stay, for the logs, metrics.json and the plots).
+    del disk
     table.values = {}
+    (folder / "raw.f64").unlink()
     rows = len(values)
     counts = series_data.split_counts(d.split, rows)
     tail = np.asarray(values[max(0, counts[0] - DERIVE_ROWS) : counts[0], : len(targets)])
