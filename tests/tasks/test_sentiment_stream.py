@@ -175,6 +175,7 @@ def test_auto_streams_above_the_size_threshold_and_says_why(tmp_path: Path):
     assert any(x.startswith("in memory: ") for x in lines)
 
 
+@pytest.mark.slow  # 20-40 s: a run, a fresh-process SavedModel and predict
 def test_streaming_run_trains_caches_exports_and_serves_raw_strings(tmp_path: Path):
     data = write_csv(tmp_path / "r.csv", make_reviews(400))
     out = tmp_path / "run"
