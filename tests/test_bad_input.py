@@ -1010,6 +1010,37 @@ def sentiment_txt_not_tab_separated(tmp, ctx):
     return ["run", "sentiment", "--data", tmp / "reviews.txt"], 'set data.format = "csv"'
 
 
+def sentiment_stream_empty_label_past_the_first_chunk(tmp, ctx):
+    rows = make_reviews(2100)
+    rows[2050] = (rows[2050][0], "")  # in the third chunk the streaming reader reads
+    write_csv(tmp / "r.csv", rows)
+    args = ["run", "sentiment", "--data", tmp / "r.csv", "--set", "data.stream=true"]
+    return args, "row 2052 has an empty 'label' value"
+
+
+def sentiment_stream_undecodable(tmp, ctx):
+    (tmp / "latin.csv").write_bytes("text,label\ncaf\xe9 was great,positive\n".encode("cp1252"))
+    return ["run", "sentiment", "--data", tmp / "latin.csv", "--set", "data.stream=true"], (
+        "data.encoding"
+    )
+
+
+def sentiment_stream_class_folder(tmp, ctx):
+    for label in ("pos", "neg"):
+        (tmp / "reviews" / label).mkdir(parents=True)
+        (tmp / "reviews" / label / "a.txt").write_text("a review")
+    return ["run", "sentiment", "--data", tmp / "reviews", "--set", "data.stream=true"], (
+        "which is read in memory"
+    )
+
+
+def sentiment_stream_shuffle_buffer_zero(tmp, ctx):
+    write_csv(tmp / "r.csv", make_reviews(40))
+    return ["run", "sentiment", "--data", tmp / "r.csv", "--set", "data.shuffle_buffer=0"], (
+        "data.shuffle_buffer must be at least 1"
+    )
+
+
 def speech_non_audio_inside_a_class_folder(tmp, ctx):
     folder = make_wavs(tmp / "w", takes=1, layout="folders")
     (folder / "README.md").write_text("skipped: top level")
@@ -1059,6 +1090,10 @@ INTAKE = [
     ("sentiment", sentiment_glob_matches_nothing),
     ("sentiment", sentiment_train_list_with_a_missing_file),
     ("sentiment", sentiment_txt_not_tab_separated),
+    ("sentiment", sentiment_stream_empty_label_past_the_first_chunk),
+    ("sentiment", sentiment_stream_undecodable),
+    ("sentiment", sentiment_stream_class_folder),
+    ("sentiment", sentiment_stream_shuffle_buffer_zero),
     ("speech", speech_non_audio_inside_a_class_folder),
     ("forecast", forecast_glob_matches_nothing),
     ("forecast", forecast_headerless_file_read_with_a_header),

@@ -25,6 +25,7 @@ def test_forecast_examples_use_the_time_column_with_readable_ticks(tmp_path, mon
         test_forecast=np.zeros((len(starts), horizon, 1)),
         targets=["load"],
         plan=SimpleNamespace(starts=lambda name: starts),
+        sample_starts=lambda name: starts,  # the windows test_forecast holds
         values=values,
         scaler=SimpleNamespace(mean=np.zeros(1), std=np.ones(1)),
         times=times,

@@ -706,3 +706,227 @@ def write_demo_csv(path: str | Path) -> None:
         writer.writerow(["date", "load", "temperature"])
         for stamp, (load, temp) in zip(stamps, values):
             writer.writerow([stamp, f"{load:.3f}", f"{temp:.3f}"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading to disk, for series larger than memory
+
+# Rows parsed per block before they are written out: a few MB of floats.
+DISK_CHUNK_ROWS = 65536
+
+
+@dataclass
+class DiskSeries:
+    """A series read into files instead of memory (:func:`read_series_to_disk`).
+
+    ``series`` describes it as :func:`read_series` would (its ``values`` are columns of the
+    on-disk array, its ``times`` a ``datetime64[us]`` array on disk), so :func:`select_columns`
+    and the checks apply unchanged.
+    """
+
+    series: Series
+    raw: np.ndarray  # memmap [rows, columns] float64, NaN where a value is missing or not a number
+
+
+def _file_rows(path: Path, encoding: str, delimiter: str, what: str):
+    """The fields of each non-blank row of one CSV file, read as it goes."""
+    if not path.exists():
+        raise RecipeError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise RecipeError(f"{path} is a folder, expected a CSV file of time series")
+    if path.stat().st_size == 0:
+        raise RecipeError(f"{what} {path} is empty")
+    try:
+        f = open(path, encoding=encoding, newline="")  # noqa: SIM115 (closed below)
+    except PermissionError:
+        raise RecipeError(f"cannot read {path}: permission denied") from None
+    except LookupError:
+        raise RecipeError(f"unknown encoding '{encoding}' in data.encoding") from None
+    with f:
+        lines = (line.lstrip("\ufeff") if n == 0 else line for n, line in enumerate(f))
+        reader = csv.reader(lines, delimiter=delimiter)
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield row
+        except UnicodeDecodeError as exc:
+            raise RecipeError(
+                f"{path} is not {encoding} text ({exc.reason} near line {reader.line_num + 1}); "
+                "set data.encoding (e.g. cp1252 or latin-1)"
+            ) from None
+
+
+def read_series_to_disk(
+    path: str | Path | list[str | Path],
+    time_column: str | int,
+    folder: Path,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    what: str = "data file",
+    header: bool = True,
+    chunk_rows: int = DISK_CHUNK_ROWS,
+) -> DiskSeries:
+    """:func:`read_series`, a block of rows at a time, into files under ``folder``.
+
+    The timestamps and every non-time column (as float64) are written to ``folder`` as they are
+    parsed, and mapped back as read-only memmaps: memory holds one block of rows, not the file.
+    The checks and messages are :func:`read_series`'s, except that without a header the first
+    row sets the number of fields (in memory, the widest row does).
+    """
+    check_delimiter(delimiter, "data.delimiter")
+    files = expand_paths(path, "data.path")
+    source = (
+        str(files[0]) if len(files) == 1 else f"{len(files)} files: " + ", ".join(map(str, files))
+    )
+    if not header and time_column == DEFAULT_TIME_COLUMN:
+        time_column = 0
+    if not header and isinstance(time_column, str):
+        raise RecipeError(
+            f"data.time_column = {time_column!r} names a column, but with data.header = false "
+            "columns have no names; set data.time_column to a 0-based position, e.g. 0"
+        )
+    header_row: list[str] | None = None
+    t_index = 0
+    width = 0
+    rows = 0
+    numbers: list[int] = []
+    non_numeric: dict[int, tuple[int, str]] = {}
+    gaps: Counter = Counter()
+    monthly = True
+    previous: dt.datetime | None = None
+    times_path, raw_path = folder / "times.i64", folder / "raw.f64"
+    block_t: list[int] = []
+    block_v: list[list[float]] = []
+    epoch = dt.datetime(1970, 1, 1)
+
+    def flush(t_out, v_out):
+        if block_t:
+            np.asarray(block_t, dtype=np.int64).tofile(t_out)
+            np.asarray(block_v, dtype=np.float64).tofile(v_out)
+            block_t.clear()
+            block_v.clear()
+
+    with open(times_path, "wb") as t_out, open(raw_path, "wb") as v_out:
+        for f in files:
+            k = 0  # row within this file
+            names_seen = not header
+            for r in _file_rows(f, encoding, delimiter, what):
+                if not names_seen:
+                    names = [h.strip() for h in r]
+                    names_seen = True
+                    if header_row is None:
+                        header_row = names
+                        width = len(names)
+                        time_name = _time_name(time_column, names, str(f), delimiter)
+                        t_index = names.index(time_name)
+                        numbers = [0] * width
+                    elif names != header_row:
+                        raise RecipeError(
+                            f"{f} has columns {', '.join(names)} but {files[0]} has "
+                            f"{', '.join(header_row)}; files of one series need the same columns"
+                        )
+                    continue
+                k += 1
+                rows += 1
+                if header_row is None:  # no header: the first row sets the width
+                    width = len(r)
+                    header_row = [str(j) for j in range(width)]
+                    time_name = _time_name(time_column, header_row, str(f), delimiter)
+                    t_index = header_row.index(time_name)
+                    numbers = [0] * width
+                here = f"{f} {_row_label(k) if header else f'row {k} (line {k})'}"
+                if len(r) != width:
+                    raise RecipeError(
+                        f"{here} has {len(r)} fields but the header has {width}; "
+                        "fix that row (quote values that contain the delimiter)"
+                    )
+                value = _parse_time(r[t_index])
+                if value is None:
+                    fix = (
+                        "it looks like a header row: set data.header = true"
+                        if not header and rows == 1
+                        else "write ISO 8601, e.g. 2024-01-31 13:00:00"
+                    )
+                    raise RecipeError(
+                        f"{here}: cannot parse '{r[t_index]}' in time column "
+                        f"'{header_row[t_index]}' as a timestamp ({fix})"
+                    )
+                if previous is not None:
+                    if value <= previous:
+                        kind = "repeats" if value == previous else "goes back before"
+                        raise RecipeError(
+                            f"{here}: timestamp {r[t_index]} {kind} the previous row's "
+                            f"({previous}); timestamps must be strictly increasing (sort the "
+                            "file and drop duplicate rows; several files are read in the order "
+                            "given)"
+                        )
+                    gap = (value - previous).total_seconds()
+                    gaps[gap] += 1
+                    if monthly and not (
+                        28 * 86400 <= gap <= 31 * 86400 and _months_between(previous, value) == 1
+                    ):
+                        monthly = False
+                previous = value
+                block_t.append((value - epoch) // dt.timedelta(microseconds=1))
+                cells = []
+                for j, cell in enumerate(r):
+                    if j == t_index:
+                        cells.append(np.nan)
+                        continue
+                    cell = cell.strip()
+                    if cell.lower() in MISSING:
+                        cells.append(np.nan)
+                        continue
+                    try:
+                        cells.append(float(cell))
+                        numbers[j] += 1
+                    except ValueError:
+                        non_numeric.setdefault(j, (rows, cell))
+                        cells.append(np.nan)
+                block_v.append(cells)
+                if len(block_t) >= chunk_rows:
+                    flush(t_out, v_out)
+            if not names_seen:
+                raise RecipeError(f"{what} {f} is empty")
+        flush(t_out, v_out)
+    if header_row is None or rows == 0:
+        if header_row is None:
+            raise RecipeError(f"{what} {files[0]} is empty")
+        raise RecipeError(f"{files[0]} has a header but no rows of data")
+    times = np.memmap(times_path, dtype="datetime64[us]", mode="r", shape=(rows,))
+    raw = np.memmap(raw_path, dtype=np.float64, mode="r", shape=(rows, width))
+    time_name = header_row[t_index]
+    series = Series(
+        source=source,
+        time_column=time_name,
+        times=times,  # type: ignore[arg-type]  # an array on disk, not a list
+        columns=[h for h in header_row if h != time_name],
+        header=header_row,
+    )
+    for j, name in enumerate(header_row):
+        if j == t_index:
+            continue
+        if j in non_numeric:
+            series.non_numeric[name] = non_numeric[j]
+            if numbers[j]:
+                series.mixed.append(name)
+        else:
+            series.values[name] = raw[:, j]
+    if rows < 2:
+        series.step, series.gaps = 0.0, 0
+    elif monthly:
+        series.step, series.gaps = MONTH, 0
+    else:
+        step, _ = gaps.most_common(1)[0]
+        series.step, series.gaps = step, sum(n for g, n in gaps.items() if g != step)
+    return DiskSeries(series, raw)
+
+
+def to_datetime(value) -> dt.datetime:
+    """A timestamp of a series as a ``datetime`` (the on-disk series holds ``datetime64``)."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime(1970, 1, 1) + dt.timedelta(
+        microseconds=int(np.datetime64(value, "us").astype(np.int64))
+    )

@@ -224,7 +224,14 @@ def _pick_columns(
     label_col: Column,
     need_label: bool,
     header: bool = True,
+    first_line: int | None = None,
 ) -> TextTable:
+    """``rows`` as a table of texts and labels, checked.
+
+    ``first_line`` is set for a later chunk of a file read in chunks (:func:`iter_file_chunks`):
+    the file line of its first row, for messages; the checks on the whole file (the header, no
+    rows, no text at all) were made on the first chunk.
+    """
     text_col = _column_name(text_col, found, path, "data.text_column", header)
     if need_label:
         label_col = _column_name(label_col, found, path, "data.label_column", header)
@@ -246,7 +253,7 @@ def _pick_columns(
             f"{path} has no column {', '.join(repr(m) for m in missing)}; columns found: "
             f"{names}; set {keys}"
         )
-    if not header and rows and need_label:
+    if not header and rows and need_label and first_line is None:
         first = (str(rows[0].get(text_col, "")).strip(), str(rows[0].get(label_col, "")).strip())
         if first == ("text", "label"):
             # Read as data it would be one example of a class named "label".
@@ -256,7 +263,8 @@ def _pick_columns(
             )
     texts, labels = [], []
     changed: dict[str, str] = {}  # label as written -> as normalised, for the note
-    for line_no, row in enumerate(rows, start=2 if header else 1):
+    start = first_line if first_line is not None else (2 if header else 1)
+    for line_no, row in enumerate(rows, start=start):
         text = row.get(text_col)
         if text is None:
             raise RecipeError(f"{path} row {line_no} has no value for column '{text_col}'")
@@ -269,9 +277,11 @@ def _pick_columns(
             if name != str(label).strip():
                 changed.setdefault(str(label).strip(), name)
             labels.append(name)
-    if not texts:
+    if first_line is not None:
+        pass  # a later chunk: the whole-file checks below were made on the first
+    elif not texts:
         raise RecipeError(f"{path} has a header but no rows of data")
-    if need_label and not any(t.strip() for t in texts):
+    elif need_label and not any(t.strip() for t in texts):
         # Caught here, not as "Table not initialized" deep inside the vocabulary layer.
         raise RecipeError(
             f"column '{text_col}' of {path} is empty in every row; set data.text_column to the "
@@ -533,3 +543,163 @@ def read_line_files(folder: str | Path, files: list[str], encoding: str = "utf-8
         labels += [label] * len(lines)
         numbers += range(len(lines))
     return TextTable(texts, labels, str(folder), line_numbers=numbers)
+
+
+# --- reading in chunks, for data larger than memory ---------------------------------------------
+
+# Examples per chunk of the chunked readers: large enough that Python's per-chunk overhead is
+# small, small enough (a few hundred KB of sentences) that memory does not notice it.
+CHUNK_ROWS = 1024
+
+
+def _decode_error(path: Path, encoding: str, line: int) -> RecipeError:
+    return RecipeError(
+        f"{path} is not valid {encoding} (near line {line}); set data.encoding to the file's "
+        "encoding, e.g. --set data.encoding=cp1252"
+    )
+
+
+def _open_text(path: Path, encoding: str):
+    try:
+        return open(path, encoding=_codec(encoding), newline="")
+    except LookupError:
+        raise RecipeError(f"unknown encoding '{encoding}' in data.encoding") from None
+    except PermissionError:
+        raise RecipeError(f"cannot read {path}: permission denied") from None
+
+
+def iter_file_chunks(
+    path: Path,
+    fmt: str = "auto",
+    text_column: Column = "text",
+    label_column: Column = "label",
+    encoding: str = "utf-8",
+    header: bool = True,
+    rows: int = CHUNK_ROWS,
+) -> Iterator[TextTable]:
+    """One CSV, TSV or JSON-lines file as tables of at most ``rows`` labelled examples, read as
+    it goes (never the whole file in memory), with the checks and one-line errors of
+    :func:`read_texts`.
+
+    Raises:
+        RecipeError: as :func:`read_texts`, when the chunk holding the fault is reached; and for
+            ``data.format = "folder"``, which is not read in chunks.
+    """
+    if not header:
+        text_column = 0 if text_column == "text" else text_column
+        label_column = 1 if label_column == "label" else label_column
+    if not path.exists():
+        raise RecipeError(f"data file not found: {path}")
+    fmt = detect_format(path, fmt, encoding)
+    _check_readable(path, fmt)
+    if fmt not in ("csv", "tsv", "jsonl"):
+        raise RecipeError(
+            f"{path}: data.stream reads CSV, TSV and JSON-lines files and line files, not a "
+            f"{fmt}; set data.stream = false"
+        )
+    if fmt == "jsonl":
+        for spec, name in ((text_column, "text"), (label_column, "label")):
+            if isinstance(spec, int):
+                raise RecipeError(
+                    f"data.{name}_column = {spec} is a position, but JSON lines ({path}) name "
+                    f"their keys; set data.{name}_column to the key"
+                )
+    first_row = 2 if header or fmt == "jsonl" else 1  # as read_texts numbers rows
+    done = 0  # examples handed out so far
+    found: list[str] = []
+    pending: list[dict] = []
+
+    def table(batch: list[dict]) -> TextTable:
+        later = None if done == 0 else done + first_row
+        return _pick_columns(
+            batch, found, path, text_column, label_column, True, header or fmt == "jsonl", later
+        )
+
+    with _open_text(path, encoding) as f:
+        line = 0
+        try:
+            if fmt == "jsonl":
+                for line, raw in enumerate(f, start=1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        row = json.loads(raw)
+                    except json.JSONDecodeError as exc:
+                        raise RecipeError(f"{path} line {line} is not JSON: {exc.msg}") from None
+                    if not isinstance(row, dict):
+                        raise RecipeError(f"{path} line {line} is not a JSON object")
+                    found.extend(k for k in row if k not in found)
+                    pending.append(row)
+                    if len(pending) >= rows:
+                        yield table(pending)
+                        done += len(pending)
+                        pending = []
+            else:
+                delimiter = "," if fmt == "csv" else "\t"
+                reader = csv.reader(
+                    f,
+                    delimiter=delimiter,
+                    quoting=csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
+                )
+                with _field_limit(path.stat().st_size):
+                    try:
+                        if header:
+                            found = next(reader, [])
+                        width = len(found)
+                        start = reader.line_num + 1
+                        for record in reader:
+                            line = reader.line_num
+                            if fmt == "csv" and reader.line_num > start:
+                                _check_stray_quote(record, width, delimiter, path, start)
+                            if not width and len(record) > 1:
+                                width = len(record)
+                            start = reader.line_num + 1
+                            if not record:
+                                continue
+                            if not header and len(record) > len(found):
+                                found = [str(i) for i in range(len(record))]
+                            pending.append(dict(zip(found, record)))
+                            if len(pending) >= rows:
+                                yield table(pending)
+                                done += len(pending)
+                                pending = []
+                    except csv.Error as exc:
+                        raise RecipeError(f"{path} is not valid {fmt.upper()}: {exc}") from None
+        except UnicodeDecodeError:
+            raise _decode_error(path, encoding, line + 1) from None
+    if pending or done == 0:
+        if done == 0 and not pending and not found:
+            raise RecipeError(f"data file {path} is empty")
+        yield table(pending)
+
+
+def iter_line_file(
+    path: Path, label: str, encoding: str = "utf-8", rows: int = CHUNK_ROWS
+) -> Iterator[TextTable]:
+    """One line file of ``data.format = "lines"`` (one example per non-empty line, all of class
+    ``label``) as tables of at most ``rows`` examples, with each line's index among the non-empty
+    lines (``line_numbers``, for ``data.test_every``), as :func:`read_line_files` reads it.
+    """
+    if not path.is_file():
+        raise RecipeError(f"line file not found: {path}")
+    number = 0
+    texts: list[str] = []
+    numbers: list[int] = []
+    with _open_text(path, encoding) as f:
+        try:
+            for raw in f:
+                text = raw.strip()
+                if not text:
+                    continue
+                texts.append(text)
+                numbers.append(number)
+                number += 1
+                if len(texts) >= rows:
+                    yield TextTable(texts, [label] * len(texts), str(path), line_numbers=numbers)
+                    texts, numbers = [], []
+        except UnicodeDecodeError:
+            raise _decode_error(path, encoding, number + 1) from None
+    if number == 0:
+        raise RecipeError(f"line file {path} is empty")
+    if texts:
+        yield TextTable(texts, [label] * len(texts), str(path), line_numbers=numbers)

@@ -236,7 +236,7 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     mean, std = data.scaler.mean[:k], data.scaler.std[:k]
 
     weights, ridges = linear_baseline(data)
-    history = (data.scaled, data.plan.starts("test"))
+    history = (data.scaled, data.sample_starts("test"))
     forecasts = baseline_forecasts(x, m.horizon, k, data.season, history)
     forecasts["linear"] = apply_linear(x, weights)
     baselines: dict[str, Any] = {}

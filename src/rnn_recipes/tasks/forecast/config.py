@@ -51,6 +51,14 @@ class DataConfig:
     season: int = 0
     encoding: str = "utf-8"  # file encoding
     delimiter: str = ","  # field separator (";" for many European exports)
+    # true: the series is read in blocks into files in the run folder's cache/ and windows are
+    # gathered from there inside tf.data, never all in memory; false: read into memory;
+    # "auto": stream when the data files together are larger than stream_above_mb.
+    stream: Literal["auto"] | bool = "auto"
+    stream_above_mb: float = 1024.0  # "auto" streams above this many MB of data files
+    # Streaming: the linear fits, the baselines and the test metrics use at most this many
+    # evenly spaced windows per split (NumPy arrays of windows; in memory they use all).
+    sample_windows: int = 5000
 
 
 @dataclass
@@ -151,6 +159,9 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"data.split takes three numbers [train, validation, test], got {d.split}"
         )
+    require_at_least("data", d, ("sample_windows",))
+    if not d.stream_above_mb > 0:
+        raise ConfigError(f"data.stream_above_mb must be above 0, got {d.stream_above_mb:g}")
     if d.season < 0:
         raise ConfigError(f"data.season must be 0 (detect) or a period in steps, got {d.season}")
     if d.time_column == "":  # position 0 is a time column too

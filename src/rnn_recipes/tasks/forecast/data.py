@@ -52,11 +52,17 @@ class Prepared(base.Prepared):
     skip_fit: dict = field(default_factory=dict)  # normalization -> least-squares map, once fitted
     blend_space: str | None = None  # the space of the blend's map, chosen after training
 
+    def sample_starts(self, name: str) -> np.ndarray:
+        """The start rows of the windows that NumPy fits and baselines use: every window of the
+        split here; a bounded, evenly spaced sample when streaming (:mod:`.stream`)."""
+        return self.plan.starts(name)
+
     def windows(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Scaled NumPy windows of one split, in start order (the order of the tf.data one)."""
+        """Scaled NumPy windows of one split at :meth:`sample_starts`, in start order (the order
+        of the tf.data test pipeline)."""
         p = self.plan
         return series_data.window_arrays(
-            self.scaled, p.starts(name), p.lookback, p.horizon, len(self.targets)
+            self.scaled, self.sample_starts(name), p.lookback, p.horizon, len(self.targets)
         )
 
 
@@ -92,7 +98,18 @@ def train_batch(batch_size: int, windows: int) -> int:
 
 
 def make_datasets(config: Config, log=print) -> Prepared:
-    """Read and check the series, split it, fit the scaler on train, build the window pipelines."""
+    """Read and check the series, split it, fit the scaler on train, build the window pipelines.
+
+    With ``data.stream`` (or "auto" and more data than ``data.stream_above_mb``) the series is
+    kept on disk instead: :mod:`.stream`.
+    """
+    from . import stream
+
+    streaming, why = stream.stream_decision(config)
+    if why:
+        log(why)
+    if streaming:
+        return stream.make_datasets(config, log)
     d, m, t = config.data, config.model, config.train
     table, inputs, targets, values = load_table(config, _path(config))
     counts = series_data.split_counts(d.split, table.rows)
@@ -191,8 +208,8 @@ def run_info(config: Config, data: Prepared) -> dict[str, Any]:
         "data": {
             "source": data.source,
             "rows": len(data.times),
-            "start": series_data.format_time(data.times[0], data.step),
-            "end": series_data.format_time(data.times[-1], data.step),
+            "start": series_data.format_time(series_data.to_datetime(data.times[0]), data.step),
+            "end": series_data.format_time(series_data.to_datetime(data.times[-1]), data.step),
             "frequency": series_data.step_name(data.step),
             "irregular_gaps": data.gaps,
             "season": data.season,

@@ -95,7 +95,7 @@ def _fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
         for j in range(k):
             x, y = series_data.window_arrays(
                 data.scaled[:, j : j + 1].astype(np.float64),
-                p.starts(name),
+                data.sample_starts(name),
                 p.lookback,
                 p.horizon,
                 1,

@@ -32,7 +32,7 @@ def plots(config: Config, data: Prepared, metrics: dict[str, Any], folder) -> No
     if data.test_forecast is None:
         return
     k, lb, h = len(data.targets), config.model.lookback, config.model.horizon
-    starts = data.plan.starts("test")
+    starts = data.sample_starts("test")  # the windows test_forecast holds
     picks = np.linspace(0, len(starts) - 1, num=min(3, len(starts))).astype(int)
     cols = min(k, 3)
     fig, axes = plt.subplots(len(picks), cols, figsize=(5 * cols, 2.6 * len(picks)), squeeze=False)

@@ -8,6 +8,8 @@ multi-class labels both work; labels may be words or integers.
 The package follows the data: :mod:`.config` (settings, no TensorFlow), :mod:`.data` (reading,
 splits, vocabulary, pipelines), :mod:`.layers` (the naive Bayes layer), :mod:`.model` (build,
 initialize, choose the expert's weight, evaluate), :mod:`.serving` (signature, predict).
+Larger than memory: ``data.stream = true`` (or "auto" above ``data.stream_above_mb``) reads the
+files in chunks inside tf.data and holds no text (:mod:`.stream`).
 
 Run it::
 

@@ -63,6 +63,18 @@ class DataConfig:
     classes: list[str] | None = None  # keep only these labels, in this order (default: all)
     validation_split: float = 0.1  # fraction of train held out for early stopping
     test_split: float = 0.1  # fraction held out for the final test (only when no test file)
+    # true: files are read in chunks inside tf.data, never all in memory (splits carved by a
+    # hash of each text); false: every text read into memory first; "auto": stream when the
+    # data files together are larger than stream_above_mb. TFDS and class folders: in memory.
+    stream: Literal["auto"] | bool = "auto"
+    stream_above_mb: float = 1024.0  # "auto" streams above this many MB of data files
+    # Token id sequences held for shuffling when streaming: memory is bounded by this, the
+    # batch size and the prefetch, not by the data.
+    shuffle_buffer: int = 10000
+    # Where the token ids computed while streaming are kept between epochs: "disk" (the run
+    # folder's cache/, about 8 bytes a token), "memory" (grows with the data) or "none" (the
+    # files read and vectorised again every epoch).
+    cache: Literal["disk", "memory", "none"] = "disk"
 
 
 # model.embedding_dim when it is unset and there are no pretrained vectors.
@@ -140,6 +152,14 @@ def validate(config: Config) -> None:
         )
     if d.test_every and d.format != "lines":
         raise ConfigError('data.test_every needs data.format = "lines" (it counts lines per file)')
+    if d.tfds and d.stream is True:
+        raise ConfigError(
+            "data.stream = true reads files; data.tfds is read in memory: set data.stream = "
+            '"auto" or false'
+        )
+    require_at_least("data", d, ("shuffle_buffer",))
+    if not d.stream_above_mb > 0:
+        raise ConfigError(f"data.stream_above_mb must be above 0, got {d.stream_above_mb:g}")
     if d.tfds and len(d.tfds_splits) not in (2, 3):
         raise ConfigError("data.tfds_splits takes [train, test] or [train, validation, test]")
     sizes = ("units", "layers", "max_length") + (("embedding_dim",) * (m.embedding_dim is not None))

@@ -44,6 +44,15 @@ class Prepared(base.Prepared):
     vectorizer: object  # the adapted TextVectorization layer
     splits: dict[str, Split]
 
+    def training_chunks(self, max_length: int, size: int = 4096):
+        """(token ids, class indices) of the training split, a chunk at a time (naive Bayes
+        counts them; a streamed split, :mod:`.stream`, reads its cached ids instead)."""
+        train = self.splits["train"]
+        for start in range(0, len(train.texts), size):
+            texts = tf.constant(train.texts[start : start + size])
+            ids = np.asarray(token_ids(self.vectorizer, texts, max_length))
+            yield ids, train.labels[start : start + size]
+
 
 def _real(path: str | list[str]):
     if isinstance(path, list):
@@ -180,7 +189,18 @@ def token_ids(vectorizer, texts, max_length: int):
 
 
 def make_datasets(config: Config, log=print) -> Prepared:
-    """Read the data, adapt the vectorizer on train, and build the tf.data pipelines."""
+    """Read the data, adapt the vectorizer on train, and build the tf.data pipelines.
+
+    With ``data.stream`` (or "auto" and more data than ``data.stream_above_mb``) no text is
+    held: :mod:`.stream` reads the files inside tf.data instead.
+    """
+    from . import stream
+
+    streaming, why = stream.stream_decision(config)
+    if why:
+        log(why)
+    if streaming:
+        return stream.make_datasets(config, log)
     d, m, t = config.data, config.model, config.train
     raw, source = load_splits(config, log)
 

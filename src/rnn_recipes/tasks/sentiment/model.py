@@ -8,12 +8,13 @@ the validation split after training, :func:`after_training`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..._lazy import keras, tf
+from ..._lazy import keras
 from ...errors import ConfigError
 from ...report import classification_metrics
 from .. import classification
@@ -27,13 +28,6 @@ class VectorsSpec(Spec):
     """The sizes of a model started from pretrained vectors: theirs is the embedding size."""
 
     embedding_dim: int = DEFAULT_EMBEDDING_DIM
-
-
-@dataclass
-class VectorsPrepared(Prepared):
-    """The prepared data plus the pretrained vectors aligned to its vocabulary."""
-
-    vectors: _vectors.Vectors | None = None
 
 
 def embedding_dim(config: Config, spec: Spec) -> int:
@@ -70,9 +64,11 @@ def add_vectors(config: Config, data: Prepared, log=print) -> Prepared:
         f"Embedding size {vectors.dimension} (the vectors'); they are "
         + ("fine-tuned" if m.finetune_vectors else "kept frozen (model.finetune_vectors = false)")
     )
-    fields = {k: getattr(data, k) for k in data.__dataclass_fields__}
-    fields["spec"] = VectorsSpec(**vars(data.spec), embedding_dim=vectors.dimension)
-    return VectorsPrepared(**fields, vectors=vectors)
+    # A copy of whichever Prepared it is (in memory or streamed), with the vectors added.
+    out = copy.copy(data)
+    out.spec = VectorsSpec(**vars(data.spec), embedding_dim=vectors.dimension)
+    out.vectors = vectors
+    return out
 
 
 def run_info(config: Config, data: Prepared) -> dict[str, Any]:
@@ -131,16 +127,12 @@ def initialize(model, config: Config, data: Prepared) -> None:
         model.get_layer("embedding").embeddings.assign(vectors.matrix)
     if not m.naive_bayes:
         return
-    train = data.splits["train"]
     size, classes = data.spec.vocabulary_size, len(data.spec.class_names)
     counts = np.zeros((size + m.nb_buckets, classes))
-    for start in range(0, len(train.texts), 4096):  # bounded memory on large corpora
-        texts = tf.constant(train.texts[start : start + 4096])
-        ids = np.asarray(token_ids(data.vectorizer, texts, m.max_length))
-        count_features(ids, train.labels[start : start + 4096], counts, size, m.nb_buckets)
-    table, prior = log_likelihoods(
-        counts, np.bincount(train.labels, minlength=classes).astype(float), m.nb_alpha
-    )
+    for ids, labels in data.training_chunks(m.max_length):  # bounded memory on large corpora
+        count_features(ids, labels, counts, size, m.nb_buckets)
+    per_class = np.array([data.counts["train"][c] for c in data.spec.class_names], dtype=float)
+    table, prior = log_likelihoods(counts, per_class, m.nb_alpha)
     layer = model.get_layer("naive_bayes")
     layer.table.assign(table.astype(layer.table.dtype))
     layer.prior.assign(prior)
