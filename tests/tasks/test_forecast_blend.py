@@ -60,15 +60,13 @@ def test_the_blend_is_w_rnn_plus_1_minus_w_map_each_in_its_own_space(tmp_path: P
     kernel, bias = forecast_model.fit_skip(data, space)
     forecast_model.set_map(model, kernel, bias, space)
     expected_map = baselines.apply_shared_linear(x, kernel, bias, k, space)
-    linear = forecast_model.weighted_forecast(model, data, "validation", 0.0)
+    linear = forecast_model.weighted_forecast(model, x, 0.0)
     np.testing.assert_allclose(linear, expected_map, atol=2e-4)
-    rnn = forecast_model.weighted_forecast(model, data, "validation", 1.0)
+    rnn = forecast_model.weighted_forecast(model, x, 1.0)
     assert float(layer.rnn_weight.numpy()) == 1.0  # put back
     assert np.max(np.abs(rnn - linear)) > 1e-3  # the two parts differ
     layer.blend_map.set_weights([w + 1.0 for w in layer.blend_map.get_weights()])
-    np.testing.assert_allclose(
-        forecast_model.weighted_forecast(model, data, "validation", 1.0), rnn, atol=1e-6
-    )
+    np.testing.assert_allclose(forecast_model.weighted_forecast(model, x, 1.0), rnn, atol=1e-6)
     forecast_model.set_map(model, kernel, bias, space)
     layer.rnn_weight.assign(0.25)
     mixed = np.asarray(model.predict(x, verbose=0))

@@ -262,7 +262,7 @@ def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
         from .model import weighted_forecast  # model imports this module
 
         weight = float(model.get_layer("segrnn").rnn_weight.numpy())
-        alone = forecast if weight == 1.0 else weighted_forecast(model, data, "test", 1.0)
+        alone = forecast if weight == 1.0 else weighted_forecast(model, data.test, 1.0)
         rnn = error_block(alone, y, mean, std, data.targets)
         test["rnn_alone"] = {"mse": rnn["mse"], "mae": rnn["mae"], "rnn_weight": _r(weight)}
     test["summary"] = summary(test)

@@ -122,14 +122,16 @@ def blend_weight(rnn: np.ndarray, linear: np.ndarray, actual: np.ndarray) -> flo
     return float(np.clip(d @ r / denom, 0.0, 1.0)) if denom > 0 else 1.0
 
 
-def weighted_forecast(model, data: Prepared, split: str, weight: float) -> np.ndarray:
-    """Scaled forecasts of one split ("validation", "test") with the blend's RNN weight set to
-    ``weight`` (1: the RNN alone, 0: the linear map alone); the model's weight is put back."""
+def weighted_forecast(model, inputs, weight: float) -> np.ndarray:
+    """Scaled forecasts of ``inputs`` (windows, or a pipeline of them) with the blend's RNN weight
+    set to ``weight`` (1: the RNN alone, 0: the linear map alone); the model's weight is put
+    back."""
     segrnn = model.get_layer("segrnn")
     kept = float(segrnn.rnn_weight.numpy())
     segrnn.rnn_weight.assign(weight)
     try:
-        return np.asarray(model.predict(getattr(data, split), verbose=0))
+        batch = {"batch_size": 256} if isinstance(inputs, np.ndarray) else {}
+        return np.asarray(model.predict(inputs, verbose=0, **batch))
     finally:
         segrnn.rnn_weight.assign(kept)
 
@@ -159,9 +161,10 @@ def after_training(config: Config, data: Prepared, model, log) -> dict | None:
     m = config.model
     if not m.linear_blend:
         return None
+    # The validation windows (a bounded, evenly spaced sample of them when streaming).
     x, actual = data.windows("validation")
     k = len(data.targets)
-    rnn = weighted_forecast(model, data, "validation", 1.0)
+    rnn = weighted_forecast(model, x, 1.0)
 
     def mse(pred):
         return float(f"{float(np.mean((pred - actual) ** 2)):.6g}")
