@@ -10,11 +10,16 @@ from .._lazy import keras
 
 
 class TrainTimer(keras.callbacks.Callback):
-    """Times the training part of each epoch (validation excluded), for examples/s."""
+    """Times the training part of each epoch (validation excluded), for examples/s.
+
+    ``epoch_seconds`` has one entry per epoch this process trained: the first pays for tracing
+    the train step, the last is the steady state.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.train_seconds = 0.0
+        self.epoch_seconds: list[float] = []
         self._start: float | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -22,7 +27,9 @@ class TrainTimer(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if self._start is not None:
-            self.train_seconds += time.perf_counter() - self._start
+            seconds = time.perf_counter() - self._start
+            self.train_seconds += seconds
+            self.epoch_seconds.append(seconds)
             self._start = None
 
     def on_epoch_end(self, epoch, logs=None):

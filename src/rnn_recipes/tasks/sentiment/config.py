@@ -63,6 +63,11 @@ class DataConfig:
     classes: list[str] | None = None  # keep only these labels, in this order (default: all)
     validation_split: float = 0.1  # fraction of train held out for early stopping
     test_split: float = 0.1  # fraction held out for the final test (only when no test file)
+    # How training examples are batched. "exact": batches of one token length (no padding, so
+    # the model trains without a mask, the fast RNN path; the exported model keeps its mask);
+    # "bucketed": batches of similar length padded to their longest (up to 16 buckets from the
+    # length histogram); "auto": exact when the distinct lengths are at most 20% of the batches.
+    batching: Literal["auto", "exact", "bucketed"] = "auto"
 
 
 # model.embedding_dim when it is unset and there are no pretrained vectors.

@@ -76,16 +76,37 @@ def add_vectors(config: Config, data: Prepared, log=print) -> Prepared:
 
 
 def run_info(config: Config, data: Prepared) -> dict[str, Any]:
-    """metrics.json's ``pretrained_vectors`` section: source, dimension, coverage, fine-tuned."""
+    """metrics.json's ``batching`` section (how training batches were made, and why) and, with
+    pretrained vectors, ``pretrained_vectors``: source, dimension, coverage, fine-tuned."""
+    info: dict[str, Any] = {
+        "batching": {
+            "mode": data.batching,
+            "setting": config.data.batching,
+            "trained_with_mask": data.spec.train_mask,
+            "why": data.batching_note,
+        }
+    }
     vectors = getattr(data, "vectors", None)
-    if vectors is None:
-        return {}
-    return {"pretrained_vectors": {**vectors.record(), "finetuned": config.model.finetune_vectors}}
+    if vectors is not None:
+        info["pretrained_vectors"] = {
+            **vectors.record(),
+            "finetuned": config.model.finetune_vectors,
+        }
+    return info
 
 
-def build_model(config: Config, spec: Spec):
+def build_model(config: Config, spec: Spec, mask: bool | None = None):
     """Embedding(mask_zero) -> N x (Bidirectional) LSTM/GRU -> pooling -> class scores
-    (+ weight x naive Bayes scores of words and word pairs) -> softmax."""
+    (+ weight x naive Bayes scores of words and word pairs) -> softmax.
+
+    Args:
+        config: the run's configuration.
+        spec: the explicit sizes (and whether training uses a mask, ``spec.train_mask``).
+        mask: build with the padding mask (True) or without (False); default
+            ``spec.train_mask``. Both builds have the same weights in the same order: a model
+            trained without a mask on exact-length batches is served by the masked build
+            (:func:`end_to_end_model`), which gives each padded text what it gets alone.
+    """
     from .layers import NaiveBayesBag
 
     m = config.model
@@ -93,7 +114,7 @@ def build_model(config: Config, spec: Spec):
     x = keras.layers.Embedding(
         spec.vocabulary_size,
         embedding_dim(config, spec),
-        mask_zero=True,
+        mask_zero=spec.train_mask if mask is None else mask,
         # Frozen pretrained vectors: the layer keeps the values initialize() gives it.
         trainable=m.finetune_vectors or not m.pretrained_vectors,
         name="embedding",
@@ -188,7 +209,8 @@ def end_to_end_model(config: Config, data: Prepared, model):
     # An uncompiled rebuild (clone_model would compile it too): saving the trained, compiled
     # model inside would also save its Adam slots, two more copies of every trainable weight
     # (9 MB of a 23 MB model.keras on rt-polarity) that serving never uses.
-    inner = build_model(config, data.spec)
+    # Always the masked build: served batches are padded, whatever the training batches were.
+    inner = build_model(config, data.spec, mask=True)
     inner.set_weights(model.get_weights())
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = token_ids(data.vectorizer, text, config.model.max_length)
@@ -196,10 +218,15 @@ def end_to_end_model(config: Config, data: Prepared, model):
 
 
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
-    labels = data.splits["test"].labels
     if not config.model.naive_bayes:
-        probabilities = model.predict(data.test, verbose=0)
-        return classification_metrics(labels, probabilities, data.class_names)
+        # Labels from the batches: exact-length test batches come in length order.
+        probabilities, labels = [], []
+        for ids, y in data.test:
+            probabilities.append(np.asarray(model(ids, training=False)))
+            labels.append(np.asarray(y))
+        return classification_metrics(
+            np.concatenate(labels), np.concatenate(probabilities), data.class_names
+        )
     probabilities, nb, y = _scores(model, data.test)
     metrics = classification_metrics(y, probabilities, data.class_names)
     # What each part gets alone, for the report (never for choices).
