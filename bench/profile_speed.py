@@ -99,6 +99,11 @@ def recipe_run(
         "examples_per_s_all_epochs": train["examples_per_second"],
         "examples_per_s": train.get("examples_per_second_last_epoch"),
         "epoch_seconds": train.get("epoch_seconds"),
+        "examples_per_cpu_s": (
+            round(sum(metrics["counts"]["train"].values()) / train["epoch_cpu_seconds"][-1], 1)
+            if train.get("epoch_cpu_seconds")
+            else None
+        ),
         "batching": metrics.get("batching", {}).get("mode"),
         "train_seconds": train["train_seconds"],
         "wall_seconds": round(measured["seconds"], 1),
@@ -149,6 +154,7 @@ def ab_runs(task: str, rounds: int, epochs: int, seed: int, work: Path) -> dict[
     for name, rows in arms.items():
         out[f"{name}_median"] = med(rows, "examples_per_s_all_epochs")
         out[f"{name}_last_epoch_median"] = med(rows, "examples_per_s")
+        out[f"{name}_last_epoch_cpu_median"] = med(rows, "examples_per_cpu_s")
     out["ratio"] = round(out["recipe_median"] / out["reference_median"], 3)
     if out["recipe_last_epoch_median"]:
         out["ratio_last_epoch"] = round(

@@ -117,7 +117,7 @@ def test_exact_length_run_exports_models_that_serve_mixed_lengths_alike(tmp_path
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["batching"]["mode"] == "exact"
     assert metrics["batching"]["trained_with_mask"] is False
-    assert len(metrics["train"]["epoch_seconds"]) == 2
+    assert len(metrics["train"]["epoch_seconds"]) == len(metrics["train"]["epoch_cpu_seconds"]) == 2
     assert metrics["train"]["examples_per_second_last_epoch"] > 0
 
     import tensorflow as tf

@@ -64,6 +64,7 @@ def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role)
                 else None
             ),
             "epoch_seconds": [round(s, 3) for s in trained.epoch_seconds],
+            "epoch_cpu_seconds": [round(s, 3) for s in trained.epoch_cpu_seconds],
             "resumed_after_epoch": trained.resumed_after,
             "deterministic": t.deterministic,
             "strategy": t.strategy,

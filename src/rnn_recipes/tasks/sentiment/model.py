@@ -168,12 +168,21 @@ NB_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # tried on validation; 0 is th
 def _scores(model, dataset):
     """(probabilities of the model, naive Bayes scores, labels) over a labelled dataset."""
     layer = model.get_layer("naive_bayes")
-    probabilities, nb, labels = [], [], []
-    for ids, y in dataset:
-        probabilities.append(np.asarray(model(ids, training=False)))
-        nb.append(np.asarray(layer.scores(ids)))
-        labels.append(np.asarray(y))
-    return np.concatenate(probabilities), np.concatenate(nb), np.concatenate(labels)
+    probabilities, labels = _predict(model, dataset)
+    nb = np.concatenate([np.asarray(layer.scores(ids)) for ids, _ in dataset])
+    return probabilities, nb, labels
+
+
+def _predict(model, dataset):
+    """(probabilities, labels) over a labelled dataset, in its batch order.
+
+    ``predict`` runs compiled (calling the model eagerly would run the RNN's loop step by step
+    in Python, once per batch: slow with exact-length batches, of which there is one or more
+    per distinct length); the labels are read from the same, deterministic, pipeline.
+    """
+    probabilities = model.predict(dataset.map(lambda ids, y: ids), verbose=0)
+    labels = np.concatenate([np.asarray(y) for _, y in dataset])
+    return np.asarray(probabilities), labels
 
 
 def after_training(config: Config, data: Prepared, model, log=print) -> dict[str, Any] | None:
@@ -220,13 +229,8 @@ def end_to_end_model(config: Config, data: Prepared, model):
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
     if not config.model.naive_bayes:
         # Labels from the batches: exact-length test batches come in length order.
-        probabilities, labels = [], []
-        for ids, y in data.test:
-            probabilities.append(np.asarray(model(ids, training=False)))
-            labels.append(np.asarray(y))
-        return classification_metrics(
-            np.concatenate(labels), np.concatenate(probabilities), data.class_names
-        )
+        probabilities, labels = _predict(model, data.test)
+        return classification_metrics(labels, probabilities, data.class_names)
     probabilities, nb, y = _scores(model, data.test)
     metrics = classification_metrics(y, probabilities, data.class_names)
     # What each part gets alone, for the report (never for choices).
