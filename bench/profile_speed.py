@@ -115,10 +115,12 @@ def recipe_run(
     }
 
 
-def reference_run(task: str, epochs: int, seed: int, mode: str) -> dict[str, Any]:
+def reference_run(
+    task: str, epochs: int, seed: int, mode: str, data_root: Path = DATA
+) -> dict[str, Any]:
     """One ``python -m bench.references`` run in a child process; its JSON line."""
     cmd = [sys.executable, "-m", "bench.references", task, "--epochs", str(epochs)]
-    cmd += ["--seed", str(seed), "--mode", mode]
+    cmd += ["--seed", str(seed), "--mode", mode, "--data-root", str(data_root)]
     proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")

@@ -565,15 +565,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--buckets", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", type=Path, default=DATA, help="the shared data folder")
     args = parser.parse_args(argv)
+    root = args.data_root
     runs = {
         "sentiment": lambda: sentiment(
-            epochs=args.epochs, seed=args.seed, mode=args.mode, buckets=args.buckets
+            root / "sentiment" / "rt-polarity",
+            epochs=args.epochs,
+            seed=args.seed,
+            mode=args.mode,
+            buckets=args.buckets,
         ),
         "speech": lambda: speech(
-            epochs=args.epochs, seed=args.seed, mode=args.mode, buckets=args.buckets
+            root / "speech" / "fsdd" / "recordings",
+            epochs=args.epochs,
+            seed=args.seed,
+            mode=args.mode,
+            buckets=args.buckets,
         ),
-        "forecast": lambda: forecast(epochs=args.epochs, seed=args.seed),
+        "forecast": lambda: forecast(
+            root / "timeseries" / "ett" / "ETTh1.csv", epochs=args.epochs, seed=args.seed
+        ),
     }
     for task in runs if args.task == "all" else [args.task]:
         load = os.getloadavg()[0]

@@ -224,7 +224,9 @@ def run(args) -> dict[str, Any]:
     # in a child process of this same invocation, timed the same way; and the keras-io one.
     from bench import profile_speed
 
-    strong = profile_speed.reference_run("sentiment", args.speed_epochs, args.seeds[0], "mask")
+    strong = profile_speed.reference_run(
+        "sentiment", args.speed_epochs, args.seeds[0], "mask", Path(args.data_root)
+    )
     ref = reference(train_csv, test_csv, args.speed_epochs, args.seeds[0])
     speed = strong_speed_row(speed_metrics, strong, ref, args.speed_epochs)
     print(
