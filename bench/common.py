@@ -361,6 +361,10 @@ def write_markdown(results_dir: Path | None = None) -> Path:
         details.append(f"## {r['task']}\n")
         details.append(f"Machine: {r.get('machine')}; versions: {r.get('versions')}.\n")
         details.extend(footprint_rows(r))
+        if s.get("reference"):  # which reference the speed ratio is against, and how it batches
+            load = s.get("load_average")
+            at = f" (load average {', '.join(f'{x:.1f}' for x in load)})" if load else ""
+            details.append(f"Speed: against {s['reference']}{at}.\n")
         if r.get("notes"):
             details.extend(f"- {n}" for n in r["notes"])
             details.append("")

@@ -70,14 +70,17 @@ def settings(task: str) -> tuple[str, dict[str, Any]]:
 # part 1: whole runs, alternating
 
 
-def recipe_run(task: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
-    """One ``rnn-recipes run`` of the speed settings; its metrics.json speed and the load."""
+def recipe_run(
+    task: str, epochs: int, seed: int, work: Path, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One ``rnn-recipes run`` of the speed settings (plus ``extra`` ``--set`` settings); its
+    metrics.json speed (all epochs, last epoch, each epoch's seconds) and the load."""
     name, sets = settings(task)
     out = work / f"{task}-recipe"
     cmd = common.cli(
         "run",
         str(common.RECIPES.relative_to(common.REPO) / f"{name}.toml"),
-        *common.set_args(sets),
+        *common.set_args({**sets, **(extra or {})}),
         "--epochs",
         epochs,
         "--seed",
@@ -90,9 +93,18 @@ def recipe_run(task: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
     )
     before = load()
     measured = common.run_child(cmd, work / f"{task}-recipe.log")
-    train = json.loads((out / "metrics.json").read_text())["train"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    train = metrics["train"]
     return {
         "examples_per_s_all_epochs": train["examples_per_second"],
+        "examples_per_s": train.get("examples_per_second_last_epoch"),
+        "epoch_seconds": train.get("epoch_seconds"),
+        "examples_per_cpu_s": (
+            round(sum(metrics["counts"]["train"].values()) / train["epoch_cpu_seconds"][-1], 1)
+            if train.get("epoch_cpu_seconds")
+            else None
+        ),
+        "batching": metrics.get("batching", {}).get("mode"),
         "train_seconds": train["train_seconds"],
         "wall_seconds": round(measured["seconds"], 1),
         "peak_rss_mb": round(measured["peak_rss_mb"]),
@@ -103,43 +115,59 @@ def recipe_run(task: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
     }
 
 
-def reference_run(task: str, epochs: int, seed: int, mode: str) -> dict[str, Any]:
+def reference_run(
+    task: str, epochs: int, seed: int, mode: str, data_root: Path = DATA
+) -> dict[str, Any]:
     """One ``python -m bench.references`` run in a child process; its JSON line."""
     cmd = [sys.executable, "-m", "bench.references", task, "--epochs", str(epochs)]
-    cmd += ["--seed", str(seed), "--mode", mode]
+    cmd += ["--seed", str(seed), "--mode", mode, "--data-root", str(data_root)]
     proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# Sentiment's recipe runs twice per round: with its default batching (exact-length batches on
+# rt-polarity) and with the padded, masked length buckets, the batching it had before.
+RECIPE_ARMS = {"sentiment": {"recipe": {}, "recipe_bucketed": {"data.batching": "bucketed"}}}
+
+
 def ab_runs(task: str, rounds: int, epochs: int, seed: int, work: Path) -> dict[str, Any]:
-    """Recipe and reference whole runs, alternating ``rounds`` times; medians and their ratio."""
-    recipe, reference, prepad = [], [], []
-    for r in range(rounds):
-        recipe.append(recipe_run(task, epochs, seed, work))
-        print(f"  {task} round {r + 1} recipe {recipe[-1]}", flush=True)
-        reference.append(reference_run(task, epochs, seed, "mask"))
-        print(f"  {task} round {r + 1} reference {reference[-1]}", flush=True)
-        if task == "sentiment":  # the labelled second row: pre-padding, no mask
-            prepad.append(reference_run(task, epochs, seed, "prepad"))
-            print(f"  {task} round {r + 1} reference prepad {prepad[-1]}", flush=True)
-
-    def med(rows: list[dict], key: str) -> float:
-        return round(statistics.median(row[key] for row in rows), 1)
-
-    out = {
-        "recipe": recipe,
-        "reference": reference,
-        "recipe_median": med(recipe, "examples_per_s_all_epochs"),
-        "reference_median": med(reference, "examples_per_s_all_epochs"),
-        "reference_last_epoch_median": med(reference, "examples_per_s"),
+    """Recipe and reference whole runs, alternating ``rounds`` times; medians and their ratios,
+    over all epochs and for the last epoch alone."""
+    arms: dict[str, list[dict]] = {}
+    runs: dict[str, Callable[[], dict]] = {
+        name: (lambda extra=extra: recipe_run(task, epochs, seed, work, extra))
+        for name, extra in RECIPE_ARMS.get(task, {"recipe": {}}).items()
     }
+    runs["reference"] = lambda: reference_run(task, epochs, seed, "mask")
+    if task == "sentiment":  # the labelled second row: pre-padding, no mask
+        runs["reference_prepad"] = lambda: reference_run(task, epochs, seed, "prepad")
+    for r in range(rounds):
+        for name, run in runs.items():
+            arms.setdefault(name, []).append(run())
+            print(f"  {task} round {r + 1} {name} {arms[name][-1]}", flush=True)
+
+    def med(rows: list[dict], key: str) -> float | None:
+        values = [row[key] for row in rows if row.get(key) is not None]
+        return round(statistics.median(values), 1) if values else None
+
+    out: dict[str, Any] = dict(arms)
+    for name, rows in arms.items():
+        out[f"{name}_median"] = med(rows, "examples_per_s_all_epochs")
+        out[f"{name}_last_epoch_median"] = med(rows, "examples_per_s")
+        out[f"{name}_last_epoch_cpu_median"] = med(rows, "examples_per_cpu_s")
     out["ratio"] = round(out["recipe_median"] / out["reference_median"], 3)
-    if prepad:
-        out["reference_prepad"] = prepad
-        out["reference_prepad_median"] = med(prepad, "examples_per_s_all_epochs")
+    if out["recipe_last_epoch_median"]:
+        out["ratio_last_epoch"] = round(
+            out["recipe_last_epoch_median"] / out["reference_last_epoch_median"], 3
+        )
+    if "reference_prepad" in arms:
         out["ratio_to_prepad"] = round(out["recipe_median"] / out["reference_prepad_median"], 3)
+        if out["recipe_last_epoch_median"]:
+            out["ratio_to_prepad_last_epoch"] = round(
+                out["recipe_last_epoch_median"] / out["reference_prepad_last_epoch_median"], 3
+            )
     return out
 
 

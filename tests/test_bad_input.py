@@ -411,7 +411,13 @@ def sentiment_vectors_named_package_absent(tmp, ctx):
     return _with_vectors(tmp, None, "glove-6b-50d"), "pip install"
 
 
+def sentiment_exact_batches_while_streaming(tmp, ctx):
+    args = ["run", "sentiment", "--set", "data.stream=true", "--set", 'data.batching="exact"']
+    return args, 'data.batching = "exact" needs every training length up front'
+
+
 SENTIMENT_CASES = [
+    sentiment_exact_batches_while_streaming,
     sentiment_vectors_missing,
     sentiment_vectors_empty,
     sentiment_vectors_short_line,

@@ -384,3 +384,22 @@ def test_sentiment_footprint_note_says_fold_sizes_and_load():
     assert note.startswith("fold 0 run: folder 12.34 MB (largest, MB: model.keras 6.20)")
     assert "p50 1.50 ms, p95 2.00 ms over 200 calls after 10 warm-up" in note
     assert "load average 2.5 then 2.7" in note
+
+
+def test_sentiment_speed_row_is_last_epoch_against_the_strong_reference():
+    from bench.sentiment import strong_speed_row
+
+    metrics = {
+        "train": {
+            "examples_per_second": 300.0,
+            "examples_per_second_last_epoch": 600.0,
+            "epoch_seconds": [20.0, 10.0],
+        },
+        "batching": {"mode": "exact"},
+    }
+    strong = {"examples_per_s": 400.0, "examples_per_s_all_epochs": 250.0, "epoch_seconds": [1, 2]}
+    row = strong_speed_row(metrics, strong, {"examples_per_s": 100.0}, 2)
+    assert row["recipe_examples_per_s"] == 600.0 and row["reference_examples_per_s"] == 400.0
+    assert row["all_epochs"]["ratio"] == pytest.approx(1.2)
+    assert row["keras_io_reference"]["ratio_all_epochs"] == pytest.approx(3.0)
+    assert row["recipe_batching"] == "exact" and "mask" in row["reference"]

@@ -57,6 +57,14 @@ def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role)
             "examples_per_second": round(
                 trained.epochs_now * data.train_examples / max(trained.train_seconds, 1e-9), 1
             ),
+            # The steady state: epoch 1 also traces the train step for new batch shapes.
+            "examples_per_second_last_epoch": (
+                round(data.train_examples / max(trained.epoch_seconds[-1], 1e-9), 1)
+                if trained.epoch_seconds
+                else None
+            ),
+            "epoch_seconds": [round(s, 3) for s in trained.epoch_seconds],
+            "epoch_cpu_seconds": [round(s, 3) for s in trained.epoch_cpu_seconds],
             "resumed_after_epoch": trained.resumed_after,
             "deterministic": t.deterministic,
             "strategy": t.strategy,

@@ -26,6 +26,8 @@ class Trained:
     model: Any
     seconds: float = 0.0  # wall time of this process's training
     train_seconds: float = 0.0  # of which training passes (validation excluded)
+    epoch_seconds: list[float] = field(default_factory=list)  # each epoch's training pass
+    epoch_cpu_seconds: list[float] = field(default_factory=list)  # its process CPU time
     epochs_now: int = 0  # epochs trained by this process (after a resume: the new ones)
     resumed_after: int | None = None
     history: dict[str, list[float]] = field(default_factory=dict)  # every epoch, resumed or not
@@ -111,6 +113,8 @@ def train(
         history = _fit(model, data, strategy, done, t, role, log, callbacks)
         result.seconds = time.perf_counter() - started
         result.train_seconds = timer.train_seconds
+        result.epoch_seconds = list(timer.epoch_seconds)
+        result.epoch_cpu_seconds = list(timer.epoch_cpu_seconds)
         result.epochs_now = len(history.get("loss", []))
         result.best_epoch = early.best_epoch + 1  # its weights were restored by EarlyStopping
     result.history = read_history(work / "history.csv")

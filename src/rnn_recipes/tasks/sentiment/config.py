@@ -75,6 +75,11 @@ class DataConfig:
     # folder's cache/, about 8 bytes a token), "memory" (grows with the data) or "none" (the
     # files read and vectorised again every epoch).
     cache: Literal["disk", "memory", "none"] = "disk"
+    # How training examples are batched. "exact": batches of one token length (no padding, so
+    # the model trains without a mask, the fast RNN path; the exported model keeps its mask);
+    # "bucketed": batches of similar length padded to their longest (up to 16 buckets from the
+    # length histogram); "auto": exact when the distinct lengths are at most 20% of the batches.
+    batching: Literal["auto", "exact", "bucketed"] = "auto"
 
 
 # model.embedding_dim when it is unset and there are no pretrained vectors.
@@ -156,6 +161,11 @@ def validate(config: Config) -> None:
         raise ConfigError(
             "data.stream = true reads files; data.tfds is read in memory: set data.stream = "
             '"auto" or false'
+        )
+    if d.stream is True and d.batching == "exact":
+        raise ConfigError(
+            'data.batching = "exact" needs every training length up front; streamed batches are '
+            'length-bucketed: set data.batching = "auto" or "bucketed", or data.stream = false'
         )
     require_at_least("data", d, ("shuffle_buffer",))
     if not d.stream_above_mb > 0:

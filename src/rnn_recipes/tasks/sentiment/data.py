@@ -15,7 +15,13 @@ from ..._lazy import keras, tf
 from ...config import PKG_PREFIX, resolve_pkg_path
 from ...data import text as text_data
 from ...data import tfds as tfds_data
-from ...data.batching import bucketed_training
+from ...data.batching import (
+    bucketed_training,
+    choose_batching,
+    exact_length_batches,
+    exact_length_training,
+    histogram_bounds,
+)
 from ...data.splits import stratified_split
 from ...errors import ConfigError
 from .. import base, classification
@@ -34,6 +40,9 @@ class Spec:
 
     vocabulary_size: int  # TextVectorization's vocabulary, padding and out-of-vocabulary included
     class_names: list[str]
+    # Whether the model trains with a mask. False when it trains on exact-length batches (no
+    # padding anywhere): the served model is then built with the mask and the trained weights.
+    train_mask: bool = True
 
 
 @dataclass
@@ -43,6 +52,8 @@ class Prepared(base.Prepared):
     class_names: list[str]
     vectorizer: object  # the adapted TextVectorization layer
     splits: dict[str, Split]
+    batching: str = "bucketed"  # how training batches were made: "exact" or "bucketed"
+    batching_note: str = ""  # why, for the log and metrics.json
 
     def training_chunks(self, max_length: int, size: int = 4096):
         """(token ids, class indices) of the training split, a chunk at a time (naive Bayes
@@ -244,10 +255,21 @@ def make_datasets(config: Config, log=print) -> Prepared:
 
     train_ids = sequences(splits["train"])
     lengths = np.array([len(x) for x, _ in train_ids.as_numpy_iterator()])
-    train = bucketed_training(train_ids, lengths, t.batch_size, t.seed)
+    batching, note = choose_batching(d.batching, lengths, t.batch_size)
+    log(f"Training batches: {note}")
+    exact = batching == "exact"
+    if exact:
+        train = exact_length_training(train_ids, lengths, t.batch_size, t.seed)
+    else:
+        bounds = histogram_bounds(lengths, t.batch_size)
+        train = bucketed_training(train_ids, lengths, t.batch_size, t.seed, bounds)
 
     def eval_ds(split: Split):
-        return sequences(split).padded_batch(max(t.batch_size, 256)).prefetch(tf.data.AUTOTUNE)
+        # A model trained without a mask must never see padding: evaluate it on exact-length
+        # batches too (in length order; the labels travel with the batches).
+        size, ds = max(t.batch_size, 256), sequences(split)
+        ds = exact_length_batches(ds, size) if exact else ds.padded_batch(size)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     return Prepared(
         train=train,
@@ -255,8 +277,10 @@ def make_datasets(config: Config, log=print) -> Prepared:
         test=eval_ds(splits["test"]),
         counts=counts,
         train_examples=len(splits["train"].texts),
-        spec=Spec(vectorizer.vocabulary_size(), class_names),
+        spec=Spec(vectorizer.vocabulary_size(), class_names, train_mask=not exact),
         class_names=class_names,
         vectorizer=vectorizer,
         splits=splits,
+        batching=batching,
+        batching_note=note,
     )

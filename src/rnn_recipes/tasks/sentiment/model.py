@@ -72,11 +72,23 @@ def add_vectors(config: Config, data: Prepared, log=print) -> Prepared:
 
 
 def run_info(config: Config, data: Prepared) -> dict[str, Any]:
-    """metrics.json's ``pretrained_vectors`` section: source, dimension, coverage, fine-tuned."""
+    """metrics.json's ``batching`` section (how training batches were made, and why) and, with
+    pretrained vectors, ``pretrained_vectors``: source, dimension, coverage, fine-tuned."""
+    info: dict[str, Any] = {
+        "batching": {
+            "mode": data.batching,
+            "setting": config.data.batching,
+            "trained_with_mask": data.spec.train_mask,
+            "why": data.batching_note,
+        }
+    }
     vectors = getattr(data, "vectors", None)
-    if vectors is None:
-        return {}
-    return {"pretrained_vectors": {**vectors.record(), "finetuned": config.model.finetune_vectors}}
+    if vectors is not None:
+        info["pretrained_vectors"] = {
+            **vectors.record(),
+            "finetuned": config.model.finetune_vectors,
+        }
+    return info
 
 
 # The naive Bayes table's storage: most of the model's bytes, and float16 loses no accuracy
@@ -84,9 +96,18 @@ def run_info(config: Config, data: Prepared) -> dict[str, Any]:
 TABLE_DTYPE = "float16"
 
 
-def build_model(config: Config, spec: Spec):
+def build_model(config: Config, spec: Spec, mask: bool | None = None):
     """Embedding(mask_zero) -> N x (Bidirectional) LSTM/GRU -> pooling -> class scores
-    (+ weight x naive Bayes scores of words and word pairs) -> softmax."""
+    (+ weight x naive Bayes scores of words and word pairs) -> softmax.
+
+    Args:
+        config: the run's configuration.
+        spec: the explicit sizes (and whether training uses a mask, ``spec.train_mask``).
+        mask: build with the padding mask (True) or without (False); default
+            ``spec.train_mask``. Both builds have the same weights in the same order: a model
+            trained without a mask on exact-length batches is served by the masked build
+            (:func:`end_to_end_model`), which gives each padded text what it gets alone.
+    """
     from .layers import NaiveBayesBag
 
     m = config.model
@@ -94,7 +115,7 @@ def build_model(config: Config, spec: Spec):
     x = keras.layers.Embedding(
         spec.vocabulary_size,
         embedding_dim(config, spec),
-        mask_zero=True,
+        mask_zero=spec.train_mask if mask is None else mask,
         # Frozen pretrained vectors: the layer keeps the values initialize() gives it.
         trainable=m.finetune_vectors or not m.pretrained_vectors,
         name="embedding",
@@ -148,12 +169,21 @@ NB_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # tried on validation; 0 is th
 def _scores(model, dataset):
     """(probabilities of the model, naive Bayes scores, labels) over a labelled dataset."""
     layer = model.get_layer("naive_bayes")
-    probabilities, nb, labels = [], [], []
-    for ids, y in dataset:
-        probabilities.append(np.asarray(model(ids, training=False)))
-        nb.append(np.asarray(layer.scores(ids)))
-        labels.append(np.asarray(y))
-    return np.concatenate(probabilities), np.concatenate(nb), np.concatenate(labels)
+    probabilities, labels = _predict(model, dataset)
+    nb = np.concatenate([np.asarray(layer.scores(ids)) for ids, _ in dataset])
+    return probabilities, nb, labels
+
+
+def _predict(model, dataset):
+    """(probabilities, labels) over a labelled dataset, in its batch order.
+
+    ``predict`` runs compiled (calling the model eagerly would run the RNN's loop step by step
+    in Python, once per batch: slow with exact-length batches, of which there is one or more
+    per distinct length); the labels are read from the same, deterministic, pipeline.
+    """
+    probabilities = model.predict(dataset.map(lambda ids, y: ids), verbose=0)
+    labels = np.concatenate([np.asarray(y) for _, y in dataset])
+    return np.asarray(probabilities), labels
 
 
 def after_training(config: Config, data: Prepared, model, log=print) -> dict[str, Any] | None:
@@ -189,7 +219,8 @@ def end_to_end_model(config: Config, data: Prepared, model):
     # An uncompiled rebuild (clone_model would compile it too): saving the trained, compiled
     # model inside would also save its Adam slots, two more copies of every trainable weight
     # (9 MB of a 23 MB model.keras on rt-polarity) that serving never uses.
-    inner = build_model(config, data.spec)
+    # Always the masked build: served batches are padded, whatever the training batches were.
+    inner = build_model(config, data.spec, mask=True)
     inner.set_weights(model.get_weights())
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = token_ids(data.vectorizer, text, config.model.max_length)
@@ -197,9 +228,9 @@ def end_to_end_model(config: Config, data: Prepared, model):
 
 
 def evaluate(config: Config, data: Prepared, model) -> dict[str, Any]:
-    labels = data.splits["test"].labels
     if not config.model.naive_bayes:
-        probabilities = model.predict(data.test, verbose=0)
+        # Labels from the batches: exact-length test batches come in length order.
+        probabilities, labels = _predict(model, data.test)
         return classification_metrics(labels, probabilities, data.class_names)
     probabilities, nb, y = _scores(model, data.test)
     metrics = classification_metrics(y, probabilities, data.class_names)

@@ -423,4 +423,6 @@ def make_datasets(config: Config, log: Callable[[str], None] = print) -> StreamP
         vectorizer=vectorizer,
         splits=splits,
         train_ids=train_ids,
+        batching="bucketed",
+        batching_note="streaming: length buckets (exact-length batches need every length up front)",
     )
