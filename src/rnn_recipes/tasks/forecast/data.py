@@ -97,6 +97,30 @@ def train_batch(batch_size: int, windows: int) -> int:
     return batch
 
 
+def log_loaded(table, rows: int, span, inputs, targets, derived, log, derived_note: str = ""):
+    """The lines that say what was read: rows and time span, targets, covariates, unused
+    columns and every derived setting with its reason (``derived_note`` appended)."""
+    first, last = span
+    gaps = f", {table.gaps} irregular gap(s) taken as one step" if table.gaps else ""
+    log(f"Loaded {table.source}")
+    log(
+        f"  {rows} rows from {series_data.format_time(first, table.step)} to "
+        f"{series_data.format_time(last, table.step)}, every "
+        f"{series_data.step_name(table.step)}{gaps}"
+    )
+    covariates = inputs[len(targets) :]
+    log(
+        f"  targets: {', '.join(targets)}"
+        + (f"; covariates: {', '.join(covariates)}" if covariates else "")
+    )
+    unused = [c for c in table.columns if c not in inputs]
+    if unused:
+        log(f"  not used: {', '.join(unused)}")
+    for key, value in derived.values.items():
+        section = "data" if key == "season" else "model"
+        log(f"  {section}.{key} = {value or 'none'}: {derived.reasons[key]}{derived_note}")
+
+
 def make_datasets(config: Config, log=print) -> Prepared:
     """Read and check the series, split it, fit the scaler on train, build the window pipelines.
 
@@ -127,24 +151,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
     plan = series_data.plan_splits(counts, m.lookback, m.horizon)
     season = d.season or None
 
-    gaps = f", {table.gaps} irregular gap(s) taken as one step" if table.gaps else ""
-    log(f"Loaded {table.source}")
-    log(
-        f"  {table.rows} rows from {series_data.format_time(table.times[0], table.step)} to "
-        f"{series_data.format_time(table.times[-1], table.step)}, every {series_data.step_name(table.step)}"
-        f"{gaps}"
-    )
-    covariates = inputs[len(targets) :]
-    log(
-        f"  targets: {', '.join(targets)}"
-        + (f"; covariates: {', '.join(covariates)}" if covariates else "")
-    )
-    unused = [c for c in table.columns if c not in inputs]
-    if unused:
-        log(f"  not used: {', '.join(unused)}")
-    for key, value in derived.values.items():
-        section = "data" if key == "season" else "model"
-        log(f"  {section}.{key} = {value or 'none'}: {derived.reasons[key]}")
+    log_loaded(table, table.rows, (table.times[0], table.times[-1]), inputs, targets, derived, log)
 
     scaler = series_data.Scaler.fit(values[: plan.rows["train"][1]])
     if scaler.constant:

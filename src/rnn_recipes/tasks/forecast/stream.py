@@ -33,7 +33,7 @@ from ...data.cache import cache_folder
 from ...data.files import expand_paths
 from . import defaults
 from .config import Config
-from .data import MIN_STEPS, Prepared, Spec, _path, train_batch
+from .data import MIN_STEPS, Prepared, Spec, _path, log_loaded, train_batch
 
 # Rows of the scaled series written (and statistics summed) per block.
 BLOCK_ROWS = 262144
@@ -188,27 +188,8 @@ def make_datasets(config: Config, log: Callable[[str], None] = print) -> StreamP
     plan = series_data.plan_splits(counts, m.lookback, m.horizon)
 
     first, last = series_data.to_datetime(table.times[0]), series_data.to_datetime(table.times[-1])
-    gaps = f", {table.gaps} irregular gap(s) taken as one step" if table.gaps else ""
-    log(f"Loaded {table.source}")
-    log(
-        f"  {rows} rows from {series_data.format_time(first, table.step)} to "
-        f"{series_data.format_time(last, table.step)}, every "
-        f"{series_data.step_name(table.step)}{gaps}"
-    )
-    covariates = inputs[len(targets) :]
-    log(
-        f"  targets: {', '.join(targets)}"
-        + (f"; covariates: {', '.join(covariates)}" if covariates else "")
-    )
-    unused = [c for c in table.columns if c not in inputs]
-    if unused:
-        log(f"  not used: {', '.join(unused)}")
-    for key, value in derived.values.items():
-        section = "data" if key == "season" else "model"
-        reason = derived.reasons[key]
-        if rows > DERIVE_ROWS:
-            reason += f" (the last {DERIVE_ROWS:,} training rows)"
-        log(f"  {section}.{key} = {value or 'none'}: {reason}")
+    note = f" (the last {DERIVE_ROWS:,} training rows)" if rows > DERIVE_ROWS else ""
+    log_loaded(table, rows, (first, last), inputs, targets, derived, log, note)
 
     scaler = _scaler(values, plan.rows["train"][1])
     if scaler.constant:
