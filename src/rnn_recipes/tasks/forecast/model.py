@@ -1,10 +1,10 @@
 """The forecast model: scaled windows -> SegRNN -> scaled forecasts; scaling for export.
 
 Built from explicit sizes (:class:`.data.Spec`). :func:`fit_skip` is the least-squares
-lookback -> horizon map in the model's normalized space ("the linear part"): :func:`initialize`
-sets it as the fixed map of ``model.linear_blend`` (or, with ``model.linear_skip`` and
-``model.linear_init``, as the skip's start), and :func:`after_training` fits the blend's RNN
-weight on the validation windows.
+lookback -> horizon map in a per-window space ("the linear part"): :func:`after_training` puts
+it into the blend of ``model.linear_blend`` in the space, and with the RNN weight, that do best on
+the validation windows; with ``model.linear_skip`` and ``model.linear_init``, :func:`initialize`
+starts the skip at it.
 """
 
 from __future__ import annotations
