@@ -89,11 +89,17 @@ def load_table(config: Config, path: str, what: str = "data file"):
 MIN_STEPS = 30  # optimizer steps an epoch should keep: fewer and the decay outruns learning
 
 
-def train_batch(batch_size: int, windows: int) -> int:
-    """``batch_size``, halved (not below 16) while an epoch would have < MIN_STEPS steps."""
+def train_batch(batch_size: int, windows: int, log=None) -> int:
+    """``batch_size``, halved (not below 16) while an epoch would have < MIN_STEPS steps; a
+    changed size is logged (with ``log``) with the reason."""
     batch = batch_size
     while batch > 16 and windows < MIN_STEPS * batch:
         batch //= 2
+    if log is not None and batch != batch_size:
+        log(
+            f"  batch size {batch} instead of {batch_size}: {windows} training "
+            f"windows would give fewer than {MIN_STEPS} steps per epoch"
+        )
     return batch
 
 
@@ -168,12 +174,7 @@ def make_datasets(config: Config, log=print) -> Prepared:
             f"{plan.windows(name):>6} windows of {m.lookback} + {m.horizon}"
         )
 
-    batch = train_batch(t.batch_size, plan.windows("train"))
-    if batch != t.batch_size:
-        log(
-            f"  batch size {batch} instead of {t.batch_size}: {plan.windows('train')} training "
-            f"windows would give fewer than {MIN_STEPS} steps per epoch"
-        )
+    batch = train_batch(t.batch_size, plan.windows("train"), log)
 
     def pipeline(name: str):
         return series_data.window_dataset(

@@ -33,7 +33,7 @@ from ...data.cache import cache_folder
 from ...data.files import expand_paths
 from . import defaults
 from .config import Config
-from .data import MIN_STEPS, Prepared, Spec, _path, log_loaded, train_batch
+from .data import Prepared, Spec, _path, log_loaded, train_batch
 
 # Rows of the scaled series written (and statistics summed) per block.
 BLOCK_ROWS = 262144
@@ -210,12 +210,7 @@ def make_datasets(config: Config, log: Callable[[str], None] = print) -> StreamP
         f"batch; fits, baselines and test metrics on at most {d.sample_windows:,} evenly spaced "
         "windows per split"
     )
-    batch = train_batch(t.batch_size, plan.windows("train"))
-    if batch != t.batch_size:
-        log(
-            f"  batch size {batch} instead of {t.batch_size}: {plan.windows('train')} training "
-            f"windows would give fewer than {MIN_STEPS} steps per epoch"
-        )
+    batch = train_batch(t.batch_size, plan.windows("train"), log)
     prepared = StreamPrepared(
         train=None,
         validation=None,
@@ -238,23 +233,13 @@ def make_datasets(config: Config, log: Callable[[str], None] = print) -> StreamP
         sample_limit=d.sample_windows,
     )
     k, eval_batch = len(targets), max(t.batch_size, 256)
-    prepared.train = window_pipeline(
-        scaled,
-        (plan.span["train"][0], plan.windows("train")),
-        m.lookback,
-        m.horizon,
-        k,
-        batch,
-        shuffle_seed=t.seed,
-    )
-    prepared.validation = window_pipeline(
-        scaled,
-        (plan.span["validation"][0], plan.windows("validation")),
-        m.lookback,
-        m.horizon,
-        k,
-        eval_batch,
-    )
+
+    def pipeline(name: str, size: int, **options):
+        span = (plan.span[name][0], plan.windows(name))  # every window of the split
+        return window_pipeline(scaled, span, m.lookback, m.horizon, k, size, **options)
+
+    prepared.train = pipeline("train", batch, shuffle_seed=t.seed)
+    prepared.validation = pipeline("validation", eval_batch)
     # The test pipeline is the sample the baselines are scored on, so the model's forecasts and
     # theirs are compared on the same windows.
     prepared.test = window_pipeline(
