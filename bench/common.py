@@ -64,8 +64,15 @@ def fixed_epochs_command(
     )
 
 
+# One record per child run of this process: how busy the machine was while it ran (see
+# ``machine_load``). A benchmark claims an idle machine only with these figures behind it.
+CHILD_LOAD: list[dict[str, float]] = []
+
+
 def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) -> dict[str, float]:
-    """Run a command; return its wall seconds and peak RSS (MB). Raises on failure."""
+    """Run a command; return its wall seconds, peak RSS (MB), the CPU seconds it used and the
+    1-minute load average before and after it. Raises on failure."""
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     try:
@@ -79,7 +86,50 @@ def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) ->
     if proc.returncode != 0:
         tail = log.read_text()[-2000:] if log else ""
         raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{tail}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+    measured = {
+        "seconds": seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    CHILD_LOAD.append(measured)
+    return measured
+
+
+def machine_load(records: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """How busy the machine was during a benchmark's child runs (``CHILD_LOAD`` by default).
+
+    ``cores_used`` is a run's CPU seconds over its wall seconds: on an idle 2-core machine a
+    training run uses most of both cores, so a median well below ``os.cpu_count()`` says other
+    jobs took the rest. The 1-minute load averages, sampled when each run started and ended,
+    say the same from outside (on an idle machine they stay at or below the cores the runs
+    use). Records without CPU seconds (runs reused from an older harness) are skipped.
+    """
+    rows = [r for r in (CHILD_LOAD if records is None else records) if "cpu_seconds" in r]
+    if not rows:
+        return None
+    cores = sorted(r["cpu_seconds"] / max(r["seconds"], 1e-9) for r in rows)
+    loads = [x for r in rows for x in r["load_average"]]
+    return {
+        "runs": len(rows),
+        "cores_used_median": round(statistics.median(cores), 2),
+        "cores_used_range": [round(cores[0], 2), round(cores[-1], 2)],
+        "load_average_range": [min(loads), max(loads)],
+        "cpus": os.cpu_count(),
+    }
+
+
+def load_line(load: dict[str, Any] | None) -> str:
+    """BENCHMARKS.md's line on how busy the machine was, or that it was not recorded."""
+    if not load:
+        return "Load: not recorded (results from before the harness recorded it).\n"
+    lo, hi = load["load_average_range"]
+    return (
+        f"Load: {load['runs']} child runs used a median {load['cores_used_median']:g} of "
+        f"{load['cpus']} cores (range {load['cores_used_range'][0]:g}–"
+        f"{load['cores_used_range'][1]:g}); 1-minute load average {lo:g}–{hi:g} at their starts "
+        f"and ends.\n"
+    )
 
 
 def read_recipe(name: str) -> dict[str, Any]:
@@ -264,6 +314,7 @@ def assemble(
         "latency_ms": latency_ms,
         "quickstart_s": quick["seconds"],
         "peak_rss_mb": max(rss),
+        "load": machine_load(),
         "notes": notes,
     }
 
@@ -360,6 +411,7 @@ def write_markdown(results_dir: Path | None = None) -> Path:
         )
         details.append(f"## {r['task']}\n")
         details.append(f"Machine: {r.get('machine')}; versions: {r.get('versions')}.\n")
+        details.append(load_line(r.get("load")))
         details.extend(footprint_rows(r))
         if s.get("reference"):  # which reference the speed ratio is against, and how it batches
             load = s.get("load_average")

@@ -241,6 +241,7 @@ def run(args) -> dict[str, Any]:
         done = reuse and stamp.is_file() and (out / "metrics.json").is_file()
         if done and json.loads(stamp.read_text()).get("command") == line:
             measured = json.loads(stamp.read_text())  # --reuse: the same command ran to the end
+            common.CHILD_LOAD.append(measured)  # how busy the machine was when it ran
         else:
             measured = common.run_child([*cmd, *verbose], work / f"{name}.log")
             stamp.write_text(json.dumps({**measured, "command": line}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +71,33 @@ def test_run_child_reports_time_and_memory_and_failures(tmp_path: Path):
     assert measured["seconds"] > 0 and measured["peak_rss_mb"] >= 50
     with pytest.raises(RuntimeError, match="failed"):
         common.run_child([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log")
+
+
+def test_run_child_records_how_busy_the_machine_was(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(common, "CHILD_LOAD", [])
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    measured = common.run_child([sys.executable, "-c", spin])
+    assert measured["cpu_seconds"] >= 0.3 and len(measured["load_average"]) == 2
+    assert [measured] == common.CHILD_LOAD
+    load = common.machine_load()
+    assert load["runs"] == 1 and 0 < load["cores_used_median"] <= os.cpu_count()
+    assert load["cores_used_range"][0] == load["cores_used_median"]
+
+
+def test_load_line_says_cores_used_and_load_or_that_it_was_not_recorded():
+    records = [
+        {"seconds": 100.0, "cpu_seconds": 190.0, "load_average": [0.3, 2.1]},
+        {"seconds": 100.0, "cpu_seconds": 120.0, "load_average": [1.9, 4.0]},
+        {"seconds": 100.0, "cpu_seconds": 180.0, "load_average": [2.0, 2.2]},
+        {"seconds": 50.0, "peak_rss_mb": 1.0},  # reused from an older harness: skipped
+    ]
+    load = common.machine_load(records)
+    assert load["runs"] == 3 and load["cores_used_median"] == 1.8
+    assert load["cores_used_range"] == [1.2, 1.9] and load["load_average_range"] == [0.3, 4.0]
+    line = common.load_line(load)
+    assert "3 child runs used a median 1.8 of" in line and "load average 0.3–4" in line
+    assert common.machine_load([{"seconds": 1.0}]) is None
+    assert "not recorded" in common.load_line(None)
 
 
 def test_result_direction_reads_correctly_for_lower_is_better(tmp_path: Path, monkeypatch):
