@@ -271,6 +271,7 @@ def test_naive_bayes_weight_is_chosen_on_validation_or_fixed(tmp_path: Path):
     assert nb["weight"] == max(
         sentiment_model.NB_WEIGHTS, key=lambda w: (nb["validation_accuracy"][f"{w:g}"], -w)
     )
+    assert 0.0 <= nb["validation_naive_bayes_only_accuracy"] <= 1.0  # the component table's row
     chosen = metrics["test"]
     from rnn_recipes.export import load_keras
 

@@ -269,6 +269,8 @@ def after_training(config: Config, data: Prepared, model, log=print) -> dict[str
             "weight": best,
             "chosen_by": "validation accuracy",
             "validation_accuracy": {f"{w:g}": a for w, a in accuracy.items()},
+            # The expert alone on the same split, for the component table (never for choices).
+            "validation_naive_bayes_only_accuracy": float(np.mean(np.argmax(nb, 1) == labels)),
         }
     }
 
