@@ -64,8 +64,8 @@ def test_exact_length_batches_have_no_padding_and_cover_every_example(tmp_path: 
     assert data.batching == "exact" and data.spec.train_mask is False
     seen = 0
     for dataset in (data.train, data.validation, data.test):
-        for ids, labels in dataset:
-            ids = ids.numpy()
+        for x, labels in dataset:
+            ids = x["token_ids"].numpy()  # beside own_label (model.nb_features, the default)
             assert (ids != 0).all()  # no padding: every step is a real token
             assert ids[:, 0].min() == sentiment_data.START_ID
             seen += len(labels) if dataset is data.train else 0
@@ -74,7 +74,7 @@ def test_exact_length_batches_have_no_padding_and_cover_every_example(tmp_path: 
     # The same seed gives the same batches in the same order (resume and determinism rely on
     # it); each later epoch draws a new order.
     def epochs(prepared, n=2):
-        return [[b[0].numpy().tolist() for b in prepared.train] for _ in range(n)]
+        return [[b[0]["token_ids"].numpy().tolist() for b in prepared.train] for _ in range(n)]
 
     first = epochs(sentiment_data.make_datasets(cfg, log=lambda *_: None))
     assert epochs(sentiment_data.make_datasets(cfg, log=lambda *_: None)) == first
@@ -88,6 +88,7 @@ def test_model_trained_on_exact_batches_serves_padded_input_with_its_weights(tmp
     data = sentiment_data.make_datasets(cfg, log=lambda *_: None)
     model = sentiment_model.build_model(cfg, data.spec)
     assert model.get_layer("embedding").mask_zero is False  # the fast, mask-free training graph
+    assert model.get_layer("nb_features").mask_zero is False  # its rows add no mask either
     sentiment_model.initialize(model, cfg, data)
     sentiment_model.compile_model(model, cfg)
     model.fit(data.train, validation_data=data.validation, epochs=2, verbose=0)
@@ -104,7 +105,8 @@ def test_model_trained_on_exact_batches_serves_padded_input_with_its_weights(tmp
         # the unpadded text the same scores.
         ids = sentiment_data.token_ids(data.vectorizer, tf.constant([text]), 400)
         ids = ids[:, : int(np.sum(np.asarray(ids) != 0))]
-        np.testing.assert_allclose(np.asarray(model(ids, training=False))[0], alone[0], atol=1e-5)
+        x = {"token_ids": ids, "own_label": tf.constant([-1])}  # -1: the full counts
+        np.testing.assert_allclose(np.asarray(model(x, training=False))[0], alone[0], atol=1e-5)
 
 
 @pytest.mark.slow

@@ -42,8 +42,8 @@ def test_pipeline_pads_per_batch_not_to_a_global_maximum(tmp_path: Path):
     cfg = _config(f"data.path={write_csv(tmp_path / 'r.csv', rows)}", "train.batch_size=8")
     data = sentiment_data.make_datasets(cfg, log=lambda *_: None)
     widths = []
-    for ids, labels in data.train:
-        ids = ids.numpy()
+    for x, labels in data.train:
+        ids = x["token_ids"].numpy()  # with model.nb_features (default), beside own_label
         assert ids[:, 0].min() == sentiment_data.START_ID  # every row starts with the start id
         assert (ids[:, -1] != 0).any()  # padded only to the longest row of this batch
         widths.append(ids.shape[1])
@@ -271,6 +271,7 @@ def test_naive_bayes_weight_is_chosen_on_validation_or_fixed(tmp_path: Path):
     assert nb["weight"] == max(
         sentiment_model.NB_WEIGHTS, key=lambda w: (nb["validation_accuracy"][f"{w:g}"], -w)
     )
+    assert 0.0 <= nb["validation_naive_bayes_only_accuracy"] <= 1.0  # the component table's row
     chosen = metrics["test"]
     from rnn_recipes.export import load_keras
 

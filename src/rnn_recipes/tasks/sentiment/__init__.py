@@ -53,7 +53,9 @@ class SentimentTask(ClassificationTask):
         from . import model as _model
 
         # Pretrained vectors are aligned to the vocabulary the data step adapts on train.
-        return _model.add_vectors(config, data.make_datasets(config, log), log)
+        prepared = _model.add_vectors(config, data.make_datasets(config, log), log)
+        log(_model.inputs_note(config))
+        return prepared
 
     def run_info(self, config: Config, data: Prepared) -> dict[str, Any]:
         from . import model as _model

@@ -116,6 +116,13 @@ class ModelConfig:
     # with millions of distinct pairs may want more (recipes/imdb.toml keeps 2**20).
     nb_buckets: int = 262144
     nb_alpha: float = 1.0  # add-alpha smoothing of the feature counts (Laplace)
+    # Feed the RNN, beside each token's embedding, the naive Bayes log-likelihood rows of the
+    # word and of the word pair it closes, counted on the training split (even when
+    # naive_bayes is false); a training text's own counts are left out of its rows
+    # (leave-one-out), validation, test and serving use the full counts. rt-polarity folds
+    # 0-2: RNN alone 0.766 -> 0.778 validation, 0.775 -> 0.783 test; with the expert added,
+    # no gain (docs/sentiment.md). false: embeddings only.
+    nb_features: bool = True
     nb_weight: float | None = None  # its weight; unset: chosen on the validation split
 
 

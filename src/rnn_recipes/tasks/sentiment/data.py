@@ -199,6 +199,18 @@ def token_ids(vectorizer, texts, max_length: int):
     return keras.ops.pad(ids, [[0, 0], [1, 0]], constant_values=START_ID)
 
 
+def own_labels(dataset, training: bool):
+    """(token ids, labels) batches -> ({"token_ids", "own_label"}, labels), for a model with
+    ``model.nb_features``: training batches carry each text's own label (its counts are left
+    out of its naive Bayes rows), validation and test -1 (the full counts, as in serving)."""
+
+    def add(ids, labels):
+        own = labels if training else tf.fill(tf.shape(labels), -1)
+        return {"token_ids": ids, "own_label": tf.cast(own, tf.int32)}, labels
+
+    return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def make_datasets(config: Config, log=print) -> Prepared:
     """Read the data, adapt the vectorizer on train, and build the tf.data pipelines.
 
@@ -269,7 +281,11 @@ def make_datasets(config: Config, log=print) -> Prepared:
         # batches too (in length order; the labels travel with the batches).
         size, ds = max(t.batch_size, 256), sequences(split)
         ds = exact_length_batches(ds, size) if exact else ds.padded_batch(size)
+        ds = own_labels(ds, training=False) if m.nb_features else ds
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    if m.nb_features:
+        train = own_labels(train, training=True)
 
     return Prepared(
         train=train,

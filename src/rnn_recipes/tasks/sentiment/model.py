@@ -71,6 +71,16 @@ def add_vectors(config: Config, data: Prepared, log=print) -> Prepared:
     return out
 
 
+def inputs_note(config: Config) -> str:
+    """The log line saying what the RNN reads per token."""
+    if config.model.nb_features:
+        return (
+            "RNN inputs: each token's embedding + the naive Bayes rows of its word and word pair "
+            "(model.nb_features; training texts leave their own counts out)"
+        )
+    return "RNN inputs: each token's embedding (model.nb_features = false)"
+
+
 def run_info(config: Config, data: Prepared) -> dict[str, Any]:
     """metrics.json's ``batching`` section (how training batches were made, and why) and, with
     pretrained vectors, ``pretrained_vectors``: source, dimension, coverage, fine-tuned."""
@@ -81,6 +91,18 @@ def run_info(config: Config, data: Prepared) -> dict[str, Any]:
             "trained_with_mask": data.spec.train_mask,
             "why": data.batching_note,
         }
+    }
+    m = config.model
+    info["rnn_inputs"] = {
+        "embedding": True,
+        "nb_features": m.nb_features,
+        "note": (
+            "each token's embedding and the naive Bayes log-likelihood rows of its word and "
+            "word pair (training texts: leave-one-out counts; otherwise the full training "
+            "counts); rnn_only_accuracy is this RNN, with the expert's weight 0"
+            if m.nb_features
+            else "each token's embedding only (model.nb_features = false)"
+        ),
     }
     vectors = getattr(data, "vectors", None)
     if vectors is not None:
@@ -97,8 +119,13 @@ TABLE_DTYPE = "float16"
 
 
 def build_model(config: Config, spec: Spec, mask: bool | None = None):
-    """Embedding(mask_zero) -> N x (Bidirectional) LSTM/GRU -> pooling -> class scores
-    (+ weight x naive Bayes scores of words and word pairs) -> softmax.
+    """Embedding(mask_zero) (+ naive Bayes rows of each word and word pair) -> N x
+    (Bidirectional) LSTM/GRU -> pooling -> class scores (+ weight x naive Bayes scores of words
+    and word pairs) -> softmax.
+
+    With ``model.nb_features`` the model takes ``{"token_ids": ids, "own_label": y}``: the
+    training pipeline gives each text's own label (its counts are left out of its naive Bayes
+    rows), everything else -1 (:func:`own_label_none`).
 
     Args:
         config: the run's configuration.
@@ -108,19 +135,34 @@ def build_model(config: Config, spec: Spec, mask: bool | None = None):
             trained without a mask on exact-length batches is served by the masked build
             (:func:`end_to_end_model`), which gives each padded text what it gets alone.
     """
-    from .layers import NaiveBayesBag
+    from .layers import NaiveBayesBag, NaiveBayesFeatures
 
     m = config.model
-    inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    mask = spec.train_mask if mask is None else mask
+    inputs = ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(
         spec.vocabulary_size,
         embedding_dim(config, spec),
-        mask_zero=spec.train_mask if mask is None else mask,
+        mask_zero=mask,
         # Frozen pretrained vectors: the layer keeps the values initialize() gives it.
         trainable=m.finetune_vectors or not m.pretrained_vectors,
         name="embedding",
-    )(inputs)
+    )(ids)
     x = keras.layers.Dropout(m.dropout, name="embedding_dropout")(x)
+    if m.nb_features:
+        own_label = keras.Input(shape=(), dtype="int32", name="own_label")
+        inputs = {"token_ids": ids, "own_label": own_label}
+        # Counts zero until initialize(); no gradient. The rows carry the embedding's mask, so
+        # that Concatenate passes it on to the RNN (see NaiveBayesFeatures' mask_zero).
+        rows = NaiveBayesFeatures(
+            spec.vocabulary_size,
+            m.nb_buckets,
+            len(spec.class_names),
+            alpha=m.nb_alpha,
+            mask_zero=mask,
+            name="nb_features",
+        )(ids, own_label)
+        x = keras.layers.Concatenate(name="with_nb_features")([x, rows])
     extra = None
     if m.naive_bayes:
         # Table and prior zero until initialize() counts them; weight 0 until after_training.
@@ -131,28 +173,35 @@ def build_model(config: Config, spec: Spec, mask: bool | None = None):
             table_dtype=TABLE_DTYPE,
             name="naive_bayes",
         )
-        extra = layer(inputs)
+        extra = layer(ids)
     return classification.rnn_classifier(
         inputs, x, m, spec.class_names, "sentiment_rnn", extra_scores=extra
     )
 
 
 def initialize(model, config: Config, data: Prepared) -> None:
-    """Start the embedding from the pretrained vectors, if any; count the naive Bayes table and
-    prior on the training split (its weight stays 0)."""
+    """Start the embedding from the pretrained vectors, if any; count the naive Bayes features
+    on the training split, once, for the expert's table and prior (its weight stays 0) and for
+    the RNN's input rows (``model.nb_features``)."""
     from .layers import count_features, log_likelihoods
 
     m = config.model
     vectors = getattr(data, "vectors", None)
     if vectors is not None:
         model.get_layer("embedding").embeddings.assign(vectors.matrix)
-    if not m.naive_bayes:
+    if not (m.naive_bayes or m.nb_features):
         return
     size, classes = data.spec.vocabulary_size, len(data.spec.class_names)
     counts = np.zeros((size + m.nb_buckets, classes))
     for ids, labels in data.training_chunks(m.max_length):  # bounded memory on large corpora
         count_features(ids, labels, counts, size, m.nb_buckets)
     per_class = np.array([data.counts["train"][c] for c in data.spec.class_names], dtype=float)
+    if m.nb_features:  # one pass counts for both
+        layer = model.get_layer("nb_features")
+        layer.counts.assign(counts.astype(layer.counts.dtype))
+        layer.totals.assign(counts.sum(axis=0).astype(np.float32))
+    if not m.naive_bayes:
+        return
     table, prior = log_likelihoods(counts, per_class, m.nb_alpha)
     layer = model.get_layer("naive_bayes")
     layer.table.assign(table.astype(layer.table.dtype))
@@ -170,8 +219,18 @@ def _scores(model, dataset):
     """(probabilities of the model, naive Bayes scores, labels) over a labelled dataset."""
     layer = model.get_layer("naive_bayes")
     probabilities, labels = _predict(model, dataset)
-    nb = np.concatenate([np.asarray(layer.scores(ids)) for ids, _ in dataset])
+    nb = np.concatenate([np.asarray(layer.scores(_token_ids(x))) for x, _ in dataset])
     return probabilities, nb, labels
+
+
+def _token_ids(x):
+    """The token ids of a batch's inputs (a dict when the model takes ``own_label`` too)."""
+    return x["token_ids"] if isinstance(x, dict) else x
+
+
+def own_label_none(ids):
+    """-1 for every text of a batch of token ids: "use the full counts" (no label known)."""
+    return keras.ops.zeros_like(ids[:, 0]) - 1
 
 
 def _predict(model, dataset):
@@ -210,6 +269,8 @@ def after_training(config: Config, data: Prepared, model, log=print) -> dict[str
             "weight": best,
             "chosen_by": "validation accuracy",
             "validation_accuracy": {f"{w:g}": a for w, a in accuracy.items()},
+            # The expert alone on the same split, for the component table (never for choices).
+            "validation_naive_bayes_only_accuracy": float(np.mean(np.argmax(nb, 1) == labels)),
         }
     }
 
@@ -224,6 +285,8 @@ def end_to_end_model(config: Config, data: Prepared, model):
     inner.set_weights(model.get_weights())
     text = keras.Input(shape=(), dtype="string", name="text")
     ids = token_ids(data.vectorizer, text, config.model.max_length)
+    if config.model.nb_features:
+        ids = {"token_ids": ids, "own_label": own_label_none(ids)}  # full counts when serving
     return keras.Model(text, inner(ids), name="sentiment")
 
 

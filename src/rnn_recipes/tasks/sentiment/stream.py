@@ -47,7 +47,7 @@ from ...data.files import expand_paths
 from ...errors import ConfigError, RecipeError
 from .. import classification
 from .config import Config
-from .data import Prepared, Spec, Split, _real, token_ids
+from .data import Prepared, Spec, Split, _real, own_labels, token_ids
 
 SPLITS = ("train", "validation", "test")
 # Token id sequences per batch when counting naive Bayes features or sequence lengths.
@@ -399,18 +399,21 @@ def make_datasets(config: Config, log: Callable[[str], None] = print) -> StreamP
         + {"disk": "the run folder's cache/", "memory": "memory", "none": "no cache"}[d.cache]
     )
     bounds = length_bounds(histogram)
-    train = (
-        train_ids.shuffle(d.shuffle_buffer, seed=t.seed, reshuffle_each_iteration=True)
-        .bucket_by_sequence_length(
-            lambda x, y: tf.shape(x)[0],
-            bucket_boundaries=[b + 1 for b in bounds],
-            bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
-        )
-        .prefetch(tf.data.AUTOTUNE)
+    train = train_ids.shuffle(
+        d.shuffle_buffer, seed=t.seed, reshuffle_each_iteration=True
+    ).bucket_by_sequence_length(
+        lambda x, y: tf.shape(x)[0],
+        bucket_boundaries=[b + 1 for b in bounds],
+        bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
     )
+    if m.nb_features:  # each training text's own label: leave-one-out naive Bayes rows
+        train = own_labels(train, training=True)
+    train = train.prefetch(tf.data.AUTOTUNE)
 
     def eval_ds(name: str):
-        return sequences(name).padded_batch(max(t.batch_size, 256)).prefetch(tf.data.AUTOTUNE)
+        ds = sequences(name).padded_batch(max(t.batch_size, 256))
+        ds = own_labels(ds, training=False) if m.nb_features else ds
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     return StreamPrepared(
         train=train,
