@@ -137,3 +137,31 @@ def test_saved_model_stores_each_weight_once_and_serves_in_a_fresh_process(tmp_p
     served = serve_in_fresh_process(out / "saved_model", {"text": texts}, tmp_path)
     expected = np.asarray(model(tf.constant(texts), training=False))
     np.testing.assert_allclose(served["probabilities"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_model_keras_is_deflated_smaller_and_loads_the_same_weights(tmp_path: Path):
+    import zipfile
+
+    import keras
+    import numpy as np
+
+    from rnn_recipes import export
+
+    # A mostly empty table, like the sentiment task's naive Bayes buckets.
+    inputs = keras.Input(shape=(4,))
+    layer = keras.layers.Dense(20_000, name="sparse")
+    model = keras.Model(inputs, layer(inputs))
+    kernel = np.zeros((4, 20_000), np.float32)
+    kernel[:, :50] = np.random.default_rng(0).normal(size=(4, 50))
+    layer.kernel.assign(kernel)
+    plain, packed = tmp_path / "plain.keras", tmp_path / "model.keras"
+    model.save(plain)
+    export.write_keras(model, packed)
+    with zipfile.ZipFile(packed) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+        assert sorted(z.namelist()) == sorted(zipfile.ZipFile(plain).namelist())
+    assert packed.stat().st_size < plain.stat().st_size / 2
+    assert not list(tmp_path.glob("*.tmp*"))  # no temporary file left behind
+    (tmp_path / "config.toml").write_text('task = "sentiment"\n')
+    loaded = export.load_keras(tmp_path)
+    np.testing.assert_array_equal(loaded.get_layer("sparse").kernel.numpy(), kernel)
