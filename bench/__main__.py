@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"SMOKE RUN (--quick/--epochs {args.epochs}/--folds {args.folds}): not a "
                     "benchmark figure",
                 )
+            result = common.without_machine_paths(result, args.work)
             path = common.write_result(task, result, results_dir)
             print(f"{task}: wrote {path}")
     print(f"wrote {common.write_markdown(results_dir)}")

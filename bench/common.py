@@ -319,6 +319,23 @@ def assemble(
     }
 
 
+def without_machine_paths(result: dict[str, Any], work: str | Path) -> dict[str, Any]:
+    """``result`` with this machine's folders replaced, so a results file reads the same
+    anywhere: the scratch folder becomes ``<work>``, the repository's own files become
+    repository-relative and the folders beside it (the shared data) ``../NAME``."""
+    text = json.dumps(result)
+    for folder, name in (
+        (Path(work).resolve(), "<work>"),
+        (REPO.resolve(), "."),
+        (REPO.resolve().parent, ".."),
+    ):
+        for spelling in dict.fromkeys((str(folder), str(Path(work)) if name == "<work>" else "")):
+            if spelling:
+                text = text.replace(json.dumps(spelling)[1:-1] + "/", name + "/")
+                text = text.replace(json.dumps(spelling)[1:-1] + '"', name + '"')
+    return json.loads(text)
+
+
 def write_result(task: str, result: dict[str, Any], results_dir: Path | None = None) -> Path:
     """Validate and write ``<results_dir>/<task>.json``; then regenerate the markdown.
 

@@ -431,3 +431,17 @@ def test_sentiment_speed_row_is_last_epoch_against_the_strong_reference():
     assert row["all_epochs"]["ratio"] == pytest.approx(1.2)
     assert row["keras_io_reference"]["ratio_all_epochs"] == pytest.approx(3.0)
     assert row["recipe_batching"] == "exact" and "mask" in row["reference"]
+
+
+def test_results_name_no_machine_paths(tmp_path: Path):
+    work = tmp_path / "scratch"
+    result = {
+        "commands": [f"rnn-recipes run recipes/x.toml -o {work}/forecast/q --force"],
+        "notes": [f"data {common.REPO.parent}/shared/data/ett.csv", f"in {common.REPO}/bench"],
+        "folder": str(work),
+    }
+    clean = common.without_machine_paths(result, work)
+    assert clean["commands"] == ["rnn-recipes run recipes/x.toml -o <work>/forecast/q --force"]
+    assert clean["notes"] == ["data ../shared/data/ett.csv", "in ./bench"]
+    assert clean["folder"] == "<work>"
+    assert str(tmp_path) not in json.dumps(clean)
