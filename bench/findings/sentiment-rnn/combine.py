@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ def main():
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    out = Path(os.environ.get("PROTO_OUT", "/work/sent/proto"))
+    out = proto.OUT  # where proto.py saved its runs ($PROTO_OUT)
     for fold in a.folds:
         config, data = proto.prepare(fold, a.seed, ["model.naive_bayes=true"])
         model = smodel.build_model(config, data.spec)

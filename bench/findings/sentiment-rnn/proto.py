@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from rnn_recipes import tasks  # noqa: E402
 from rnn_recipes.config import load_config  # noqa: E402
 from rnn_recipes.tasks.sentiment import model as smodel  # noqa: E402
 
-OUT = Path(os.environ.get("PROTO_OUT", "/work/sent/proto"))
+# Where runs write their JSON lines and saved probabilities (outside the repository).
+OUT = Path(os.environ.get("PROTO_OUT", Path(tempfile.gettempdir()) / "sentiment-proto"))
 
 
 def prepare(fold: int, seed: int, sets=()):
