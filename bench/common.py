@@ -324,15 +324,15 @@ def without_machine_paths(result: dict[str, Any], work: str | Path) -> dict[str,
     anywhere: the scratch folder becomes ``<work>``, the repository's own files become
     repository-relative and the folders beside it (the shared data) ``../NAME``."""
     text = json.dumps(result)
+    # Inside-out: the scratch folder and the repository may sit inside the repository's parent.
     for folder, name in (
         (Path(work).resolve(), "<work>"),
+        (Path(work), "<work>"),  # as given, when a relative or linked path
         (REPO.resolve(), "."),
         (REPO.resolve().parent, ".."),
     ):
-        for spelling in dict.fromkeys((str(folder), str(Path(work)) if name == "<work>" else "")):
-            if spelling:
-                text = text.replace(json.dumps(spelling)[1:-1] + "/", name + "/")
-                text = text.replace(json.dumps(spelling)[1:-1] + '"', name + '"')
+        escaped = json.dumps(str(folder))[1:-1]  # as the folder is spelt inside JSON strings
+        text = text.replace(escaped + "/", name + "/").replace(escaped + '"', name + '"')
     return json.loads(text)
 
 

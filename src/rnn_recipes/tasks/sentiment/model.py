@@ -92,17 +92,11 @@ def run_info(config: Config, data: Prepared) -> dict[str, Any]:
             "why": data.batching_note,
         }
     }
-    m = config.model
     info["rnn_inputs"] = {
         "embedding": True,
-        "nb_features": m.nb_features,
-        "note": (
-            "each token's embedding and the naive Bayes log-likelihood rows of its word and "
-            "word pair (training texts: leave-one-out counts; otherwise the full training "
-            "counts); rnn_only_accuracy is this RNN, with the expert's weight 0"
-            if m.nb_features
-            else "each token's embedding only (model.nb_features = false)"
-        ),
+        "nb_features": config.model.nb_features,
+        # The run's log line, plus what the test figure of the RNN alone means.
+        "note": inputs_note(config) + "; rnn_only_accuracy is this RNN, with the expert's weight 0",
     }
     vectors = getattr(data, "vectors", None)
     if vectors is not None:
