@@ -117,6 +117,11 @@ class ModelConfig:
     bidirectional: bool = True  # a word's end informs its start; clips are whole utterances
     pooling: Literal["last", "mean"] = "mean"  # mean over unmasked frames: steady on short clips
     dropout: float = 0.2  # before the classifier (never recurrent: keeps cuDNN eligible)
+    # "conv": two small 3x3 convolutions over (time, feature), pooled along the features,
+    # before the RNN (formant shifts between voices move pooled responses less); "none": the
+    # RNN reads the normalized frames directly.
+    frontend: Literal["none", "conv"] = "none"
+    conv_filters: list[int] = field(default_factory=lambda: [16, 32])  # channels per stage
 
 
 @dataclass
@@ -243,5 +248,9 @@ def validate(config: Config) -> None:
     if not d.stream_above_mb > 0:
         raise ConfigError(f"data.stream_above_mb must be above 0, got {d.stream_above_mb:g}")
     require_fraction("model", m, ("dropout",))
+    if not m.conv_filters or not all(1 <= c <= 512 for c in m.conv_filters):
+        raise ConfigError(
+            f"model.conv_filters takes 1 to 512 channels per stage, e.g. [16, 32]; got {m.conv_filters}"
+        )
     _validate_augment(config.augment)
     validate_train(t)
