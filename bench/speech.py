@@ -83,8 +83,8 @@ STRONG = (
     "end) to each batch's longest, Masking; last epoch, validation excluded"
 )
 RECIPE_BATCHING = (
-    "frames computed once, length buckets at the 20/40/60/80 % quantiles padded (at the end) "
-    "to each batch's longest, PaddingMask"
+    "frames computed once, up to 16 length buckets from the length histogram, padded (at the "
+    "end) to each batch's longest, PaddingMask"
 )
 KERAS_IO = "keras-io style FSDD script (NumPy arrays, model.fit)"
 
