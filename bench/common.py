@@ -498,7 +498,8 @@ def write_markdown(results_dir: Path | None = None) -> Path:
         if s.get("reference"):  # which reference the speed ratio is against, and how it batches
             load = s.get("load_average")
             at = f" (load average {', '.join(f'{x:.1f}' for x in load)})" if load else ""
-            details.append(f"Speed: against {s['reference']}{at}.\n")
+            how = f"the recipe ({s['recipe_batching']}) " if s.get("recipe_batching") else ""
+            details.append(f"Speed: {how}against {s['reference']}{at}.\n")
         if r.get("notes"):
             details.extend(f"- {n}" for n in r["notes"])
             details.append("")

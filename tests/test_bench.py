@@ -465,6 +465,21 @@ def test_speech_speed_row_names_both_references_and_how_each_side_batches():
     assert "padded to 226 frames" in naive and "3.00x its 100 ex/s" in naive
 
 
+def test_markdown_says_how_both_sides_of_the_speed_row_batch(tmp_path: Path):
+    speed = {
+        **_result()["speed"],
+        "reference": "strong, 8 buckets, mask",
+        "recipe_batching": "histogram buckets",
+        "load_average": [7.5, 8.0, 6.0],
+    }
+    common.write_result("speech", _result(speed=speed), tmp_path)
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert (
+        "Speed: the recipe (histogram buckets) against strong, 8 buckets, mask "
+        "(load average 7.5, 8.0, 6.0)." in md
+    )
+
+
 def test_results_name_no_machine_paths(tmp_path: Path):
     work = tmp_path / "scratch"
     result = {
