@@ -242,6 +242,71 @@ def timed_fit(model, train: tuple, validation: tuple, epochs: int, batch_size: i
     return epochs * len(train[0]) / train_seconds
 
 
+def strong_speed_row(
+    metrics: dict[str, Any],
+    strong: dict[str, Any],
+    keras_io: dict[str, Any],
+    epochs: int,
+    *,
+    reference: str,
+    keras_io_how: str,
+    recipe_batching: str | None = None,
+) -> dict[str, Any]:
+    """A task's speed row: the recipe's last epoch against the strong reference's last epoch.
+
+    Both sides run the benchmark's REF_ARCH in the same invocation for ``epochs`` epochs (the
+    last one is the steady state; epoch 1 also traces); the all-epochs figures and the naive
+    keras-io style reference (padded to a global maximum) come along as labelled extra rows.
+
+    Args:
+        metrics: the recipe's speed run's metrics.json.
+        strong: ``profile_speed.reference_run(task, ..., "mask")``'s result (same invocation).
+        keras_io: the task's keras-io style ``reference()`` result (all epochs, validation
+            removed).
+        epochs: epochs of both runs.
+        reference: which strong reference, and how it batches (for the results and BENCHMARKS.md).
+        keras_io_how: how the keras-io style reference batches.
+        recipe_batching: how the recipe batches, when its metrics.json does not say
+            (``batching.mode``).
+    """
+    train = metrics["train"]
+    recipe_last = train.get("examples_per_second_last_epoch") or train["examples_per_second"]
+    return {
+        "recipe_examples_per_s": recipe_last,
+        "reference_examples_per_s": strong["examples_per_s"],
+        "reference": reference,
+        "recipe_batching": metrics.get("batching", {}).get("mode") or recipe_batching,
+        "all_epochs": {
+            "recipe_examples_per_s": train["examples_per_second"],
+            "reference_examples_per_s": strong["examples_per_s_all_epochs"],
+            "ratio": train["examples_per_second"] / strong["examples_per_s_all_epochs"],
+        },
+        "epoch_seconds": {
+            "recipe": train.get("epoch_seconds"),
+            "reference": strong["epoch_seconds"],
+        },
+        "keras_io_reference": {
+            "examples_per_s_all_epochs": keras_io["examples_per_s"],
+            "how": keras_io_how,
+            "ratio_all_epochs": train["examples_per_second"] / keras_io["examples_per_s"],
+        },
+        "load_average": list(os.getloadavg()),
+        "epochs_measured": epochs,
+    }
+
+
+def speed_line(task: str, row: dict[str, Any]) -> str:
+    """The progress line of a :func:`strong_speed_row`: last epoch, all epochs, keras-io row."""
+    recipe, ref = row["recipe_examples_per_s"], row["reference_examples_per_s"]
+    every, naive = row["all_epochs"], row["keras_io_reference"]
+    return (
+        f"{task} speed (last epoch): recipe {recipe:.0f} ex/s, strong reference {ref:.0f} ex/s "
+        f"({recipe / ref:.2f}x); all epochs {every['recipe_examples_per_s']:.0f} vs "
+        f"{every['reference_examples_per_s']:.0f} ex/s ({every['ratio']:.2f}x); keras-io "
+        f"reference {naive['examples_per_s_all_epochs']:.0f} ex/s (all epochs)"
+    )
+
+
 def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
@@ -433,7 +498,8 @@ def write_markdown(results_dir: Path | None = None) -> Path:
         if s.get("reference"):  # which reference the speed ratio is against, and how it batches
             load = s.get("load_average")
             at = f" (load average {', '.join(f'{x:.1f}' for x in load)})" if load else ""
-            details.append(f"Speed: against {s['reference']}{at}.\n")
+            how = f"the recipe ({s['recipe_batching']}) " if s.get("recipe_batching") else ""
+            details.append(f"Speed: {how}against {s['reference']}{at}.\n")
         if r.get("notes"):
             details.extend(f"- {n}" for n in r["notes"])
             details.append("")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,12 @@ REF_ARCH = {  # the keras-io example's architecture, used on both sides of the s
     "model.naive_bayes": "false",  # the reference has no naive Bayes expert
     "train.batch_size": 32,
 }
+# How the two references of the speed comparison batch (the results and BENCHMARKS.md say it).
+STRONG = (
+    "bench/references.py sentiment, mode mask: 8 length buckets padded to each batch's longest, "
+    "mask, ids computed once; last epoch, validation excluded"
+)
+KERAS_IO = "keras-io bidirectional_lstm_imdb.py: every text pre-padded to 200, no mask"
 
 
 def write_rt_polarity_split(source: Path, folder: Path) -> tuple[Path, Path]:
@@ -231,13 +236,10 @@ def run(args) -> dict[str, Any]:
         "sentiment", args.speed_epochs, args.seeds[0], "mask", Path(args.data_root)
     )
     ref = reference(train_csv, test_csv, args.speed_epochs, args.seeds[0])
-    speed = strong_speed_row(speed_metrics, strong, ref, args.speed_epochs)
-    print(
-        f"sentiment speed (last epoch): recipe {speed['recipe_examples_per_s']:.0f} ex/s, strong "
-        f"reference {speed['reference_examples_per_s']:.0f} ex/s "
-        f"({speed['recipe_examples_per_s'] / speed['reference_examples_per_s']:.2f}x); "
-        f"keras-io reference {ref['examples_per_s']:.0f} ex/s (all epochs)"
+    speed = common.strong_speed_row(
+        speed_metrics, strong, ref, args.speed_epochs, reference=STRONG, keras_io_how=KERAS_IO
     )
+    print(common.speed_line("sentiment", speed))
 
     import tensorflow as tf
 
@@ -290,44 +292,6 @@ def footprint_note(folder: dict[str, Any], lat: dict[str, Any]) -> str:
         f"{lat['p95']:.2f} ms over {lat['calls']} calls after {lat['warmup_calls']} warm-up, "
         f"load average {load[0]:g} then {load[1]:g} (2 cores)"
     )
-
-
-def strong_speed_row(
-    metrics: dict[str, Any], strong: dict[str, Any], keras_io: dict[str, Any], epochs: int
-) -> dict[str, Any]:
-    """The speed row: the recipe's last epoch against the strong reference's last epoch.
-
-    Args:
-        metrics: the recipe's speed run's metrics.json.
-        strong: ``python -m bench.references sentiment --mode mask``'s result (same run).
-        keras_io: :func:`reference`'s result (padded to 200; all epochs, validation removed).
-        epochs: epochs of both runs (the last one is the steady state; epoch 1 also traces).
-    """
-    train = metrics["train"]
-    recipe_last = train.get("examples_per_second_last_epoch") or train["examples_per_second"]
-    return {
-        "recipe_examples_per_s": recipe_last,
-        "reference_examples_per_s": strong["examples_per_s"],
-        "reference": "bench/references.py sentiment, mode mask: 8 length buckets padded to each "
-        "batch's longest, mask, ids computed once; last epoch, validation excluded",
-        "recipe_batching": metrics.get("batching", {}).get("mode"),
-        "all_epochs": {
-            "recipe_examples_per_s": train["examples_per_second"],
-            "reference_examples_per_s": strong["examples_per_s_all_epochs"],
-            "ratio": train["examples_per_second"] / strong["examples_per_s_all_epochs"],
-        },
-        "epoch_seconds": {
-            "recipe": train.get("epoch_seconds"),
-            "reference": strong["epoch_seconds"],
-        },
-        "keras_io_reference": {
-            "examples_per_s_all_epochs": keras_io["examples_per_s"],
-            "how": "keras-io bidirectional_lstm_imdb.py: every text pre-padded to 200, no mask",
-            "ratio_all_epochs": train["examples_per_second"] / keras_io["examples_per_s"],
-        },
-        "load_average": list(os.getloadavg()),
-        "epochs_measured": epochs,
-    }
 
 
 def parts_note(runs: list[Path]) -> str:

@@ -414,23 +414,70 @@ def test_sentiment_footprint_note_says_fold_sizes_and_load():
     assert "load average 2.5 then 2.7" in note
 
 
-def test_sentiment_speed_row_is_last_epoch_against_the_strong_reference():
-    from bench.sentiment import strong_speed_row
-
+def _speed_inputs(batching: dict | None = None):
     metrics = {
         "train": {
             "examples_per_second": 300.0,
             "examples_per_second_last_epoch": 600.0,
             "epoch_seconds": [20.0, 10.0],
         },
-        "batching": {"mode": "exact"},
+        **({"batching": batching} if batching else {}),
     }
     strong = {"examples_per_s": 400.0, "examples_per_s_all_epochs": 250.0, "epoch_seconds": [1, 2]}
-    row = strong_speed_row(metrics, strong, {"examples_per_s": 100.0}, 2)
+    return metrics, strong
+
+
+def test_speed_row_is_last_epoch_against_the_strong_reference():
+    metrics, strong = _speed_inputs({"mode": "exact"})
+    row = common.strong_speed_row(
+        metrics, strong, {"examples_per_s": 100.0}, 2, reference="strong, mask", keras_io_how="pad"
+    )
     assert row["recipe_examples_per_s"] == 600.0 and row["reference_examples_per_s"] == 400.0
     assert row["all_epochs"]["ratio"] == pytest.approx(1.2)
     assert row["keras_io_reference"]["ratio_all_epochs"] == pytest.approx(3.0)
-    assert row["recipe_batching"] == "exact" and "mask" in row["reference"]
+    assert row["recipe_batching"] == "exact" and row["reference"] == "strong, mask"
+    assert row["keras_io_reference"]["how"] == "pad"
+    line = common.speed_line("sentiment", row)
+    assert "recipe 600 ex/s, strong reference 400 ex/s (1.50x)" in line
+    assert "all epochs 300 vs 250 ex/s (1.20x)" in line
+
+
+def test_speech_speed_row_names_both_references_and_how_each_side_batches():
+    """The speech speed row is against the strong reference, not the padded keras-io one."""
+    from bench import speech
+
+    metrics, strong = _speed_inputs()  # speech's metrics.json says nothing about batching
+    row = common.strong_speed_row(
+        metrics,
+        strong,
+        {"examples_per_s": 100.0, "max_frames": 226},
+        2,
+        reference=speech.STRONG,
+        keras_io_how=f"{speech.KERAS_IO}: padded to 226 frames",
+        recipe_batching=speech.RECIPE_BATCHING,
+    )
+    assert row["reference_examples_per_s"] == 400.0  # the strong reference, not keras-io's 100
+    assert "mode mask" in row["reference"] and "8 length buckets" in row["reference"]
+    assert "PaddingMask" in row["recipe_batching"]
+    headline, every, naive = speech.speed_notes(row)
+    assert "recipe 600 vs 400 ex/s = 1.50x" in headline and "mode mask" in headline
+    assert "recipe 300 vs strong reference 250 ex/s = 1.20x" in every
+    assert "padded to 226 frames" in naive and "3.00x its 100 ex/s" in naive
+
+
+def test_markdown_says_how_both_sides_of_the_speed_row_batch(tmp_path: Path):
+    speed = {
+        **_result()["speed"],
+        "reference": "strong, 8 buckets, mask",
+        "recipe_batching": "histogram buckets",
+        "load_average": [7.5, 8.0, 6.0],
+    }
+    common.write_result("speech", _result(speed=speed), tmp_path)
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert (
+        "Speed: the recipe (histogram buckets) against strong, 8 buckets, mask "
+        "(load average 7.5, 8.0, 6.0)." in md
+    )
 
 
 def test_results_name_no_machine_paths(tmp_path: Path):

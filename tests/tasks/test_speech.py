@@ -193,6 +193,33 @@ def test_pipeline_pads_per_batch(tmp_path: Path):
     assert sum(len(y) for _, y in data.train) == data.train_examples
 
 
+def test_cached_training_batches_follow_the_length_histogram(tmp_path: Path):
+    """Frames computed once: every training batch lies in one bucket of the length histogram
+    (up to 16 buckets), not one of 5 quantile buckets, so it pads less; every clip once."""
+    from rnn_recipes.data.batching import histogram_bounds
+
+    folder = make_wavs(tmp_path / "w", takes=16)  # 160 clips of 6-18 frames
+    data = _prepared(
+        f"data.path={folder}",
+        f"data.label_regex={REGEX}",
+        "data.group_by=none",
+        "train.batch_size=4",
+        *NO_AUGMENT,
+    )
+    lengths = np.array([len(f) for f in data.splits["train"].features])
+    bounds = histogram_bounds(lengths, 4)
+    assert len(bounds) > 4  # more buckets than the 5 quantile ones
+    seen = 0
+    for x, y in data.train:
+        x = np.asarray(x)
+        # A clip's frames end at its last frame that is not all zero (the rest is padding).
+        real = [int(np.flatnonzero(np.any(row != 0, axis=-1))[-1]) + 1 for row in x]
+        assert len(set(np.searchsorted(bounds, real, side="right"))) == 1, real
+        assert x.shape[1] == max(real)  # padded to the batch's longest only
+        seen += len(y)
+    assert seen == data.train_examples
+
+
 def test_spec_augment_masks_stripes_in_training_only():
     import keras
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._lazy import tf
-from ...data.batching import bucketed_training
+from ...data.batching import bucketed_training, histogram_bounds
 from .. import base, classification
 from .augment import augment_clip
 from .config import Config, augmenting, frame_samples, utterance_norm
@@ -264,8 +264,17 @@ def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
         train = augmented_training(config, layer, waves, splits["train"].labels, lengths)
         log_augment(config, log)
     else:
+        # Bucket boundaries from the length histogram (as sentiment's): up to 16 buckets pad
+        # a long tail of clip lengths far less than 5 quantile buckets, and a padded step
+        # costs the RNN as much as a real one. Only the batches change, never the model.
         train_frames = _frames_dataset(splits["train"])
-        train = bucketed_training(train_frames.cache(), lengths, t.batch_size, t.seed)
+        train = bucketed_training(
+            train_frames.cache(),
+            lengths,
+            t.batch_size,
+            t.seed,
+            histogram_bounds(lengths, t.batch_size),
+        )
 
     def eval_ds(split: Split):
         return (
