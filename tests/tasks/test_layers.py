@@ -12,7 +12,13 @@ import pytest
 
 from rnn_recipes.tasks.forecast.layers import SegRNN
 from rnn_recipes.tasks.sentiment.layers import NaiveBayesBag
-from rnn_recipes.tasks.speech.layers import AudioFeatures, PaddingMask, SpecAugment, UtteranceNorm
+from rnn_recipes.tasks.speech.layers import (
+    AudioFeatures,
+    ConvFrontend,
+    PaddingMask,
+    SpecAugment,
+    UtteranceNorm,
+)
 
 rng = np.random.default_rng(0)
 FRAMES = rng.normal(size=(2, 7, 4)).astype(np.float32)
@@ -41,6 +47,7 @@ CASES = {
         FRAMES,
     ),
     "UtteranceNorm": (lambda: UtteranceNorm(), FRAMES),
+    "ConvFrontend": (lambda: ConvFrontend([3, 5]), FRAMES),
     "PaddingMask": (lambda: PaddingMask(), FRAMES),
     "SegRNN": (
         lambda: SegRNN(

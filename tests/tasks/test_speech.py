@@ -248,6 +248,30 @@ def test_utterance_norm_centres_each_clip_over_its_own_frames():
     np.testing.assert_allclose(y[1], 0.0)
 
 
+def test_conv_frontend_gives_a_clip_the_same_output_alone_and_padded():
+    """The front-end's 3-frame windows near a clip's end read zeros in both cases, so a model
+    trained on padded batches serves a lone clip identically (and the mask reaches the RNN)."""
+    import keras
+
+    from rnn_recipes.tasks.speech.layers import ConvFrontend, PaddingMask
+
+    inputs = keras.Input((None, 12))
+    x = PaddingMask()(inputs)
+    # Padding frames are not zero after a shift like Normalization's: the front-end must not
+    # let them leak into the clip's last frames.
+    x = keras.layers.Normalization(mean=np.ones(12), variance=np.full(12, 2.0))(x)
+    frames = ConvFrontend([4, 6])(x)
+    model = keras.Model(inputs, [frames, keras.layers.Bidirectional(keras.layers.GRU(5))(frames)])
+    clip = np.random.default_rng(0).normal(size=(1, 9, 12)).astype(np.float32)
+    padded = np.zeros((1, 15, 12), np.float32)
+    padded[:, :9] = clip
+    (alone, alone_out), (batch, batch_out) = model(clip), model(padded)
+    assert np.asarray(batch).shape == (1, 15, 3 * 6)  # 12 features pooled twice, 6 channels
+    np.testing.assert_allclose(np.asarray(batch)[:, :9], np.asarray(alone), atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(batch)[:, 9:], 0.0)
+    np.testing.assert_allclose(np.asarray(batch_out), np.asarray(alone_out), atol=1e-5)
+
+
 def _fake_tfds(monkeypatch, clips: dict[str, list[tuple[np.ndarray, int]]], names: list[str]):
     """Stand in for ``tfds.load``/``tfds.as_numpy``: no download, just these clips per split."""
     from types import SimpleNamespace
@@ -461,6 +485,24 @@ def test_other_model_and_feature_options_train_and_export(tmp_path: Path):
     model = load_keras(out)
     names = [layer.name for layer in model.get_layer("speech_rnn").layers]
     assert {"utterance_norm", "spec_augment", "lstm_1"} <= set(names)
+
+
+def test_conv_frontend_trains_and_serves_raw_waveforms(tmp_path: Path):
+    folder = make_wavs(tmp_path / "w", takes=3)
+    out = tmp_path / "run"
+    result = invoke(
+        *_run(folder, *TINY, "--set", "data.sample_rate=8000"),
+        *("--set", 'model.frontend="conv"', "--set", "model.conv_filters=[4, 8]"),
+        *("--epochs", "1", "-o", out),
+    )
+    assert result.exit_code == 0, result.output
+    from rnn_recipes.export import load_keras
+
+    model = load_keras(out)
+    frontend = model.get_layer("speech_rnn").get_layer("conv_frontend")
+    assert frontend.filters == [4, 8]
+    result = invoke("predict", out, next(folder.glob("*.wav")), "--json")
+    assert result.exit_code == 0, result.output
 
 
 # --- precomputed frame features ----------------------------------------------------------------

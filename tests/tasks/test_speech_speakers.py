@@ -63,6 +63,8 @@ def test_augmentation_is_on_by_default_and_off_when_neutral():
         ("augment.speed=[0.9]", "augment.speed takes [low, high] (off: [1, 1])"),
         ("augment.noise_snr=[10, 90]", "augment.noise_snr [low, high] needs -10 <= low"),
         ("augment.noise_prob=1.5", "augment.noise_prob is a fraction in [0, 1]"),
+        ("model.conv_filters=[]", "model.conv_filters takes 1 to 512 channels per stage"),
+        ("model.conv_filters=[16, 0]", "model.conv_filters takes 1 to 512 channels per stage"),
     ],
 )
 def test_augment_settings_are_checked(setting, message):

@@ -88,8 +88,9 @@ class FeaturesConfig:
     # read as "mean"/"none".
     utterance_norm: Literal["none", "mean", "mean_var"] | bool = "mean_var"
     # Endpointing inside the model: drop each clip's leading and trailing frames quieter than
-    # its loudest frame by more than this many dB (40-50 keeps weak consonants); 0: off.
-    trim_db: float = 0.0
+    # its loudest frame by more than this many dB (45 keeps weak consonants; on FSDD's unseen
+    # speakers +2.6 points of validation accuracy, +5.5 of test, over no trimming); 0: off.
+    trim_db: float = 45.0
     time_masks: int = 0  # SpecAugment time stripes per clip in training; 0: off (small clips)
     time_mask_width: int = 10  # frames, at most, per time stripe (100 ms at the default hop)
     freq_masks: int = 0  # SpecAugment feature stripes per clip in training; 0: off
@@ -117,6 +118,11 @@ class ModelConfig:
     bidirectional: bool = True  # a word's end informs its start; clips are whole utterances
     pooling: Literal["last", "mean"] = "mean"  # mean over unmasked frames: steady on short clips
     dropout: float = 0.2  # before the classifier (never recurrent: keeps cuDNN eligible)
+    # "conv": two small 3x3 convolutions over (time, feature), pooled along the features,
+    # before the RNN (formant shifts between voices move pooled responses less); "none": the
+    # RNN reads the normalized frames directly.
+    frontend: Literal["none", "conv"] = "none"
+    conv_filters: list[int] = field(default_factory=lambda: [16, 32])  # channels per stage
 
 
 @dataclass
@@ -243,5 +249,9 @@ def validate(config: Config) -> None:
     if not d.stream_above_mb > 0:
         raise ConfigError(f"data.stream_above_mb must be above 0, got {d.stream_above_mb:g}")
     require_fraction("model", m, ("dropout",))
+    if not m.conv_filters or not all(1 <= c <= 512 for c in m.conv_filters):
+        raise ConfigError(
+            f"model.conv_filters takes 1 to 512 channels per stage, e.g. [16, 32]; got {m.conv_filters}"
+        )
     _validate_augment(config.augment)
     validate_train(t)

@@ -1,4 +1,5 @@
-"""Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, and SpecAugment.
+"""Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, SpecAugment, the
+convolutional front-end.
 
 This module imports Keras and TensorFlow when it is imported (the layer classes must exist to be
 registered), so the task imports it only when it builds or loads a model.
@@ -218,6 +219,63 @@ class SpecAugment(keras.layers.Layer):
             "freq_width": self.freq_width,
             "seed": self.seed,
         }
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class ConvFrontend(keras.layers.Layer):
+    """Small 2-D convolutions over (time, feature) before the RNN, pooled along the feature axis.
+
+    Each stage is a 3 x 3 convolution (ReLU) over the frame sequence seen as an image, then a
+    max-pool of 2 along the features (never along time, so frame t stays frame t and the padding
+    mask stays valid). A voice with a longer or shorter vocal tract moves its formants up or down
+    by a few mel bands; the pooled filter responses move less, so the RNN after them sees a
+    representation that varies less from speaker to speaker (the convolutional-recurrent keyword
+    spotters of Arik et al., 2017, use the same front). Frames past a clip's end are zeroed on the
+    way in and out, so a frame near the end sees the same zeros in a padded batch as alone.
+
+    Args:
+        filters: output channels of each stage (two stages by default: 16, 32).
+    """
+
+    def __init__(self, filters=(16, 32), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = [int(f) for f in filters]
+        self.supports_masking = True
+        self.convs = [
+            keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i + 1}")
+            for i, f in enumerate(self.filters)
+        ]
+        self.pool = keras.layers.MaxPooling2D((1, 2), padding="same")
+
+    def _features_out(self, features: int) -> int:
+        for _ in self.filters:
+            features = -(-features // 2)
+        return features * self.filters[-1]
+
+    def build(self, input_shape):
+        shape = (None, None, input_shape[-1], 1)
+        for conv in self.convs:
+            conv.build(shape)
+            shape = (None, None, -(-shape[2] // 2), conv.filters)
+
+    def call(self, x, mask=None):
+        # Every stage's output is zeroed past the clip's end, so the next stage's 3-frame window
+        # at the last real frame reads zeros there, as the convolution's own padding gives it
+        # when the clip is alone.
+        keep = None if mask is None else tf.cast(mask, x.dtype)[:, :, None, None]
+        y = x[..., None]
+        for conv in self.convs:
+            y = y if keep is None else y * keep
+            y = self.pool(conv(y))
+        y = y if keep is None else y * keep
+        shape = tf.shape(y)
+        return tf.reshape(y, [shape[0], shape[1], self._features_out(x.shape[-1])])
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:2], self._features_out(input_shape[-1]))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
 
 
 # Floor on a clip's per-feature variance (log-mel units squared, typical values 1-10): a clip of

@@ -14,9 +14,9 @@ from .pipeline import Prepared, Spec, feature_layer
 
 
 def build_model(config: Config, spec: Spec):
-    """Frames -> PaddingMask -> (UtteranceNorm) -> Normalization -> (SpecAugment) -> N x (Bi)GRU/LSTM
-    -> pooling -> softmax."""
-    from .layers import PaddingMask, SpecAugment, UtteranceNorm
+    """Frames -> PaddingMask -> (UtteranceNorm) -> Normalization -> (SpecAugment) -> (ConvFrontend)
+    -> N x (Bi)GRU/LSTM -> pooling -> softmax."""
+    from .layers import ConvFrontend, PaddingMask, SpecAugment, UtteranceNorm
 
     f, m = config.features, config.model
     inputs = keras.Input(shape=(None, spec.feature_count), name="frames")
@@ -38,6 +38,8 @@ def build_model(config: Config, spec: Spec):
             seed=config.train.seed,
             name="spec_augment",
         )(x)
+    if m.frontend == "conv":
+        x = ConvFrontend(m.conv_filters, name="conv_frontend")(x)
     return classification.rnn_classifier(inputs, x, m, spec.class_names, "speech_rnn")
 
 
