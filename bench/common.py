@@ -83,19 +83,27 @@ def vm_rss_mb(pid: int) -> float | None:
     return None
 
 
-EPOCH_LINE = re.compile(rb"^Epoch (\d+)/\d+", re.MULTILINE)  # Keras fit's line per epoch
+# Keras fit's lines with verbose=2: "Epoch N/M" when an epoch starts, "STEPS/STEPS - ..." when it
+# ends (after its validation pass).
+EPOCH_EVENT = re.compile(rb"^(?:Epoch (\d+)/\d+|\d+/\d+ - )", re.MULTILINE)
+
+
+def epoch_in_log(text: bytes) -> int:
+    """The training epoch a Keras log is in (``N`` between its ``Epoch N/M`` line and that
+    epoch's closing summary line), or 0 outside every epoch (start-up, between, after fit)."""
+    events = EPOCH_EVENT.findall(text)
+    return int(events[-1]) if events and events[-1] else 0
 
 
 def _sample_rss(pid: int, log: Path | None, every: float, samples: list, done) -> None:
     """Append ``[seconds, epoch, rss_mb]`` every ``every`` seconds until ``done`` is set; the
-    epoch is the last ``Epoch N/M`` line in the child's log so far (0 before the first)."""
+    epoch is :func:`epoch_in_log` of the child's log so far."""
     started = time.perf_counter()
     while not done.wait(every):
         rss = vm_rss_mb(pid)
         if rss is None:
             return
-        epochs = EPOCH_LINE.findall(log.read_bytes()) if log and log.exists() else []
-        epoch = int(epochs[-1]) if epochs else 0
+        epoch = epoch_in_log(log.read_bytes()) if log and log.exists() else 0
         samples.append([round(time.perf_counter() - started, 2), epoch, round(rss, 1)])
 
 
@@ -107,7 +115,8 @@ def run_child(
 
     ``sample_rss`` > 0: also read the child's resident memory every that many seconds while it
     runs, with the training epoch its log has reached (``rss_samples``: ``[seconds, epoch,
-    MB]``; run it with ``train.verbose=epoch`` so the log has Keras' ``Epoch N/M`` lines).
+    MB]``, epoch 0 outside training epochs; run it with ``train.verbose=epoch`` so the log has
+    Keras' epoch lines).
     """
     load_before = os.getloadavg()[0]
     started = time.perf_counter()

@@ -113,16 +113,22 @@ def scale_rows(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def memory_summary(samples: list[list[float]]) -> dict[str, Any]:
     """Peak resident memory per training epoch from ``[seconds, epoch, MB]`` samples, and the
-    first against the last epoch (samples before epoch 1 are start-up: loading, vocabulary)."""
+    first against the last epoch; samples outside epochs (epoch 0: loading, the vocabulary,
+    evaluation and export after fit) are left out of the epochs and peak separately."""
     per_epoch: dict[int, float] = {}
+    at_end: dict[int, float] = {}  # the last sample of each epoch
     for _, epoch, mb in samples:
         if epoch >= 1:
             per_epoch[int(epoch)] = max(per_epoch.get(int(epoch), 0.0), mb)
+            at_end[int(epoch)] = mb
+    outside = [mb for _, epoch, mb in samples if epoch < 1]
     if not per_epoch:
         return {"per_epoch_peak_mb": {}, "samples": len(samples)}
     first, last = min(per_epoch), max(per_epoch)
     return {
         "per_epoch_peak_mb": {str(e): per_epoch[e] for e in sorted(per_epoch)},
+        "per_epoch_end_mb": {str(e): at_end[e] for e in sorted(at_end)},
+        "outside_epochs_peak_mb": max(outside) if outside else None,
         "first_epoch_mb": per_epoch[first],
         "last_epoch_mb": per_epoch[last],
         "growth_mb": per_epoch[last] - per_epoch[first],
@@ -150,10 +156,12 @@ def markdown(result: dict[str, Any]) -> list[str]:
         ]
         m = t.get("memory")
         if m and "first_epoch_mb" in m:
+            ends = list(m.get("per_epoch_end_mb", {}).values())
+            at_ends = f"; at the epochs' ends {ends[0]:.0f} → {ends[-1]:.0f} MB" if ends else ""
             lines.append(
                 f"Memory over {len(m['per_epoch_peak_mb'])} epochs (1x): peak RSS epoch 1 "
                 f"{m['first_epoch_mb']:.0f} MB, last epoch {m['last_epoch_mb']:.0f} MB "
-                f"({m['growth_mb']:+.0f} MB).\n"
+                f"({m['growth_mb']:+.0f} MB){at_ends}.\n"
             )
     return lines
 

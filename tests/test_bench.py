@@ -579,8 +579,21 @@ def test_scaling_memory_per_epoch_first_against_last():
     samples = [[0.5, 0, 2000.0], [1, 1, 700.0], [2, 1, 750.0], [3, 2, 760.0], [4, 3, 820.0]]
     m = memory_summary(samples)
     assert m["per_epoch_peak_mb"] == {"1": 750.0, "2": 760.0, "3": 820.0}  # start-up left out
+    assert m["per_epoch_end_mb"] == {"1": 750.0, "2": 760.0, "3": 820.0}
+    assert m["outside_epochs_peak_mb"] == 2000.0
     assert (m["first_epoch_mb"], m["last_epoch_mb"], m["growth_mb"]) == (750.0, 820.0, 70.0)
     assert memory_summary([[0.5, 0, 100.0]])["per_epoch_peak_mb"] == {}
+
+
+def test_epoch_in_log_is_zero_outside_keras_epochs():
+    log = b"Loading\nEpoch 1/2\n"
+    assert common.epoch_in_log(b"Loading data\n") == 0
+    assert common.epoch_in_log(log) == 1
+    log += b"293/293 - 10s - 36ms/step - accuracy: 0.77 - loss: 0.55\n"
+    assert common.epoch_in_log(log) == 0  # between epochs
+    assert common.epoch_in_log(log + b"Epoch 2/2\n") == 2
+    done = log + b"Epoch 2/2\n293/293 - 10s - loss: 0.4\nExporting model.keras\n"
+    assert common.epoch_in_log(done) == 0  # evaluation and export are not an epoch
 
 
 def test_run_child_samples_memory_with_the_epoch_the_log_reached(tmp_path: Path):
@@ -612,7 +625,7 @@ def test_markdown_has_a_scaling_section(tmp_path: Path, monkeypatch):
         "time_ratio_per_data": 1.0,
     }
     memory = {"per_epoch_peak_mb": {"1": 990.0, "2": 1000.0}, "first_epoch_mb": 990.0}
-    memory.update(last_epoch_mb=1000.0, growth_mb=10.0)
+    memory.update(last_epoch_mb=1000.0, growth_mb=10.0, per_epoch_end_mb={"1": 980.0, "2": 985.0})
     scaling = {
         "scales": [1, 16],
         "epochs": 2,
@@ -627,4 +640,6 @@ def test_markdown_has_a_scaling_section(tmp_path: Path, monkeypatch):
     assert "## scaling: throughput against the data size" in md
     assert "| 1x | 8635 | 864 (900) | 20.0 | 1.00 | 1000 |" in md
     assert "at 16x: ≤ 1.06" in md
-    assert "peak RSS epoch 1 990 MB, last epoch 1000 MB (+10 MB)" in md
+    assert (
+        "peak RSS epoch 1 990 MB, last epoch 1000 MB (+10 MB); at the epochs' ends 980 → 985" in md
+    )
