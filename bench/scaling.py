@@ -14,10 +14,14 @@ Protocol (issue 15, "throughput that scales"):
   epochs (default 2; ``--quick``: 1) with early stopping off, one seed. Per k: training examples
   per second and training seconds from the run's metrics.json (validation passes excluded), the
   time ratio against 1x divided by k (1.0: time grows linearly with the data; the target, 16x data
-  in at most 17x the time, is a ratio of 17/16 = 1.06 at 16x), and the child's peak RSS.
+  in at most 17x the time, is a ratio of 17/16 = 1.06 at 16x), the same ratio over the last epoch
+  alone (the steady state: epoch 1 also traces the train step, a fixed cost that flatters larger
+  k), and the child's peak RSS.
 * Memory over epochs. One 1x run per task for ``MEMORY_EPOCHS`` epochs (``--quick``: 2) whose
-  resident memory is sampled every half second (``/proc/<pid>/status``) with the epoch its log has
-  reached; the result gives the peak per epoch and the first against the last epoch.
+  resident memory is sampled every half second (``/proc/<pid>/status``) with the epoch its log is
+  in (between Keras' ``Epoch N/M`` line and that epoch's summary line; loading, evaluation and
+  export are outside every epoch); the result gives the peak and the end of each epoch, and the
+  first against the last epoch.
 """
 
 from __future__ import annotations
