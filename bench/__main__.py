@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         help="forecast: how many of --seeds the longer horizons (192/336/720) run with",
     )
     args = parser.parse_args(argv)
+    if args.scales is not None and min(args.scales) < 1:
+        parser.error("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
     if args.quick:
         args.seeds = args.seeds[:1]
         args.epochs = args.epochs or 2

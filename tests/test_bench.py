@@ -648,3 +648,13 @@ def test_markdown_has_a_scaling_section(tmp_path: Path, monkeypatch):
     assert (
         "peak RSS epoch 1 990 MB, last epoch 1000 MB (+10 MB); at the epochs' ends 980 → 985" in md
     )
+
+
+def test_scales_below_one_are_a_usage_error(capsys):
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["scaling", "--scales", "1", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
