@@ -16,7 +16,8 @@ Protocol (issue 15, "throughput that scales"):
   time ratio against 1x divided by k (1.0: time grows linearly with the data; the target, 16x data
   in at most 17x the time, is a ratio of 17/16 = 1.06 at 16x), the same ratio over the last epoch
   alone (the steady state: epoch 1 also traces the train step, a fixed cost that flatters larger
-  k), and the child's peak RSS.
+  k), the ratio of the training passes' CPU seconds divided by k (steadier than wall time on a
+  shared machine), and the child's peak RSS.
 * Memory over epochs. One 1x run per task for ``MEMORY_EPOCHS`` epochs (``--quick``: 2) whose
   resident memory is sampled every half second (``/proc/<pid>/status``) with the epoch its log is
   in (between Keras' ``Epoch N/M`` line and that epoch's summary line; loading, evaluation and
@@ -113,6 +114,9 @@ def scale_rows(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
         }
         # The steady state: epoch 1 also traces the train step, a cost that does not grow with
         # the data, so the all-epochs ratio flatters larger k when the run is short.
+        if r.get("train_cpu_seconds") and base.get("train_cpu_seconds"):
+            cpu = r["train_cpu_seconds"] / base["train_cpu_seconds"]
+            row["cpu_ratio_per_data"] = cpu / (k / base_k)
         if r.get("epoch_seconds") and base.get("epoch_seconds"):
             last = r["epoch_seconds"][-1] / base["epoch_seconds"][-1]
             row["last_epoch_time_ratio_per_data"] = last / (k / base_k)
@@ -158,8 +162,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         lines += [
             f"**{task}** ({t['data']}):\n",
             "| data | training examples | examples/s (last epoch) | training s | time ratio / k "
-            "(last epoch) | peak RSS MB |",
-            "|---|---|---|---|---|---|",
+            "(last epoch) | CPU s ratio / k | peak RSS MB |",
+            "|---|---|---|---|---|---|---|",
             *(scale_row_markdown(r) for r in t["rows"]),
             "",
         ]
@@ -184,7 +188,7 @@ def scale_row_markdown(r: dict[str, Any]) -> str:
         f"| {r['scale']}x | {r['train_examples']} | {r['examples_per_s']:.0f} "
         f"({r['examples_per_s_last_epoch']:.0f}) | {r['train_seconds']:.1f} | "
         f"{r['time_ratio_per_data']:.2f} ({_fmt(r.get('last_epoch_time_ratio_per_data'))}) | "
-        f"{r['peak_rss_mb']:.0f} |"
+        f"{_fmt(r.get('cpu_ratio_per_data'))} | {r['peak_rss_mb']:.0f} |"
     )
 
 
@@ -194,6 +198,9 @@ def _measure(cmd: list[str], out: Path, log: Path, sample: float = 0) -> dict[st
     return {
         "train_seconds": train["train_seconds"],
         "epoch_seconds": train.get("epoch_seconds"),
+        # CPU seconds of the training passes (all threads): on a shared machine wall time moves
+        # with the other jobs, CPU time much less.
+        "train_cpu_seconds": round(sum(train.get("epoch_cpu_seconds") or []), 3) or None,
         "examples_per_s": train["examples_per_second"],
         "examples_per_s_last_epoch": train.get("examples_per_second_last_epoch")
         or train["examples_per_second"],

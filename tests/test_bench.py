@@ -562,6 +562,7 @@ def test_scaling_time_ratio_per_unit_of_data():
             "train_examples": 100,
             "train_seconds": seconds,
             "epoch_seconds": [seconds / 2 + 2, seconds / 2 - 2],  # epoch 1 traces: 4 s more
+            "train_cpu_seconds": seconds * 2,
             "examples_per_s": 1.0,
             "examples_per_s_last_epoch": 1.0,
             "peak_rss_mb": 900.0,
@@ -573,9 +574,11 @@ def test_scaling_time_ratio_per_unit_of_data():
     assert [round(r["time_ratio_per_data"], 4) for r in rows] == [1.0, 0.9, 1.125]
     # last epochs 3, 16, 88 s: 16 / 3 / 4 and 88 / 3 / 16
     assert [round(r["last_epoch_time_ratio_per_data"], 4) for r in rows] == [1.0, 1.3333, 1.8333]
-    assert scale_row_markdown(rows[2]) == "| 16x | 100 | 1 (1) | 180.0 | 1.12 (1.83) | 900 |"
-    del rows[2]["last_epoch_time_ratio_per_data"]  # results from before the field
-    assert scale_row_markdown(rows[2]) == "| 16x | 100 | 1 (1) | 180.0 | 1.12 (—) | 900 |"
+    assert [round(r["cpu_ratio_per_data"], 4) for r in rows] == [1.0, 0.9, 1.125]
+    md = "| 16x | 100 | 1 (1) | 180.0 | 1.12 (1.83) | 1.12 | 900 |"
+    assert scale_row_markdown(rows[2]) == md
+    del rows[2]["last_epoch_time_ratio_per_data"], rows[2]["cpu_ratio_per_data"]  # older results
+    assert scale_row_markdown(rows[2]) == "| 16x | 100 | 1 (1) | 180.0 | 1.12 (—) | — | 900 |"
 
 
 def test_scaling_memory_per_epoch_first_against_last():
@@ -643,7 +646,7 @@ def test_markdown_has_a_scaling_section(tmp_path: Path, monkeypatch):
     md = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| sentiment |" in md and "| scaling |" not in md  # not a row of the task table
     assert "## scaling: throughput against the data size" in md
-    assert "| 1x | 8635 | 864 (900) | 20.0 | 1.00 (—) | 1000 |" in md
+    assert "| 1x | 8635 | 864 (900) | 20.0 | 1.00 (—) | — | 1000 |" in md
     assert "at 16x: ≤ 1.06" in md
     assert (
         "peak RSS epoch 1 990 MB, last epoch 1000 MB (+10 MB); at the epochs' ends 980 → 985" in md
