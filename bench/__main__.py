@@ -1,5 +1,8 @@
 """``python -m bench TASK|all [--data-root DIR] [--seeds 1337 1338 1339] [--quick]``: run benchmarks.
 
+TASK is sentiment, speech, forecast or scaling (sentiment and speech at 1x/4x/16x their training
+data, and memory over epochs; ``bench/scaling.py``); ``all`` runs them in that order.
+
 Full runs write ``bench/results/<task>.json`` and ``BENCHMARKS.md``. ``--quick`` is a smoke run (one
 seed, 2 training epochs, 1 speed epoch, fewer forecast horizons) whose results go to a scratch folder
 (``--results-dir``, default ``<tmp>/rnn-bench-quick``), never to ``bench/results``.
@@ -16,7 +19,9 @@ from pathlib import Path
 
 from bench import common
 
-TASKS = ["sentiment", "speech", "forecast"]
+# scaling: sentiment and speech at 1x/4x/16x their training data, memory over epochs (last in
+# `all`: it is the longest and has no quality figure of its own).
+TASKS = ["sentiment", "speech", "forecast", "scaling"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         help="speech only: 'loso' runs just the leave-one-speaker-out folds and the augmentation "
         "throughput pair, printed and kept in the scratch folder (no result file)",
     )
+    parser.add_argument(
+        "--scales",
+        type=int,
+        nargs="+",
+        default=None,
+        help="scaling only: how many times to replicate the training data (default 1 4 16; "
+        "--quick: 1 2)",
+    )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     parser.add_argument(
         "--reuse",
@@ -64,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         help="forecast: how many of --seeds the longer horizons (192/336/720) run with",
     )
     args = parser.parse_args(argv)
+    if args.scales is not None and min(args.scales) < 1:
+        parser.error("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
     if args.quick:
         args.seeds = args.seeds[:1]
         args.epochs = args.epochs or 2

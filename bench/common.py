@@ -23,10 +23,12 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 RECIPES = REPO / "recipes"  # the real-data recipes the benchmarks run
 REQUIRED = ("date", "quality", "speed", "latency_ms", "quickstart_s", "peak_rss_mb")
+SCALING_REQUIRED = ("date", "scaling", "peak_rss_mb")  # bench/scaling.py's result
 
 
 def cli(*args: str) -> list[str]:
@@ -69,16 +72,69 @@ def fixed_epochs_command(
 CHILD_LOAD: list[dict[str, float]] = []
 
 
-def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) -> dict[str, float]:
+def vm_rss_mb(pid: int) -> float | None:
+    """The resident memory of process ``pid`` now (MB, ``VmRSS`` in /proc), None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+# Keras fit's lines with verbose=2: "Epoch N/M" when an epoch starts, "STEPS/STEPS - ..." when it
+# ends (after its validation pass).
+EPOCH_EVENT = re.compile(rb"^(?:Epoch (\d+)/\d+|\d+/\d+ - )", re.MULTILINE)
+
+
+def epoch_in_log(text: bytes) -> int:
+    """The training epoch a Keras log is in (``N`` between its ``Epoch N/M`` line and that
+    epoch's closing summary line), or 0 outside every epoch (start-up, between, after fit)."""
+    events = EPOCH_EVENT.findall(text)
+    return int(events[-1]) if events and events[-1] else 0
+
+
+def _sample_rss(pid: int, log: Path | None, every: float, samples: list, done) -> None:
+    """Append ``[seconds, epoch, rss_mb]`` every ``every`` seconds until ``done`` is set; the
+    epoch is :func:`epoch_in_log` of the child's log so far."""
+    started = time.perf_counter()
+    while not done.wait(every):
+        rss = vm_rss_mb(pid)
+        if rss is None:
+            return
+        epoch = epoch_in_log(log.read_bytes()) if log and log.exists() else 0
+        samples.append([round(time.perf_counter() - started, 2), epoch, round(rss, 1)])
+
+
+def run_child(
+    cmd: list[str], log: Path | None = None, timeout: float = 3600, sample_rss: float = 0
+) -> dict[str, Any]:
     """Run a command; return its wall seconds, peak RSS (MB), the CPU seconds it used and the
-    1-minute load average before and after it. Raises on failure."""
+    1-minute load average before and after it. Raises on failure.
+
+    ``sample_rss`` > 0: also read the child's resident memory every that many seconds while it
+    runs, with the training epoch its log has reached (``rss_samples``: ``[seconds, epoch,
+    MB]``, epoch 0 outside training epochs; run it with ``train.verbose=epoch`` so the log has
+    Keras' epoch lines).
+    """
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    samples: list[list[float]] = []
     try:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        if sample_rss > 0:
+            done = threading.Event()
+            sampler = threading.Thread(
+                target=_sample_rss, args=(proc.pid, log, sample_rss, samples, done), daemon=True
+            )
+            sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if sample_rss > 0:
+            done.set()
+            sampler.join()
     finally:
         if log:
             out.close()
@@ -92,7 +148,9 @@ def run_child(cmd: list[str], log: Path | None = None, timeout: float = 3600) ->
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
-    CHILD_LOAD.append(measured)
+    CHILD_LOAD.append(dict(measured))
+    if sample_rss > 0:
+        measured["rss_samples"] = samples
     return measured
 
 
@@ -409,9 +467,12 @@ def write_result(task: str, result: dict[str, Any], results_dir: Path | None = N
     touch the committed figures.
     """
     result = {"task": task, "date": dt.date.today().isoformat(), **result}
-    missing = [k for k in REQUIRED if k not in result]
+    required = SCALING_REQUIRED if "scaling" in result else REQUIRED
+    missing = [k for k in required if k not in result]
     if missing:
         raise ValueError(f"result for {task} lacks {missing}")
+    if "scaling" in result:  # bench/scaling.py: no quality, speed or latency of its own
+        return _write(task, result, results_dir)
     if result["quality"].get("direction", "higher") not in ("higher", "lower"):
         raise ValueError(f"result for {task}: quality direction must be 'higher' or 'lower'")
     for key in ("metric", "mean", "std", "target"):
@@ -420,6 +481,10 @@ def write_result(task: str, result: dict[str, Any], results_dir: Path | None = N
     for key in ("recipe_examples_per_s", "reference_examples_per_s", "ratio"):
         if key not in result["speed"]:
             raise ValueError(f"result for {task}: speed lacks {key!r}")
+    return _write(task, result, results_dir)
+
+
+def _write(task: str, result: dict[str, Any], results_dir: Path | None) -> Path:
     folder = Path(results_dir) if results_dir is not None else RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{task}.json"
@@ -481,8 +546,12 @@ def write_markdown(results_dir: Path | None = None) -> Path:
     """BENCHMARKS.md from every result file: figures, date, machine, versions, commands."""
     folder = Path(results_dir) if results_dir is not None else RESULTS
     rows, details = [], []
+    scaling = []
     for path in sorted(folder.glob("*.json")):
         r = json.loads(path.read_text())
+        if "scaling" in r:  # its own section after the tasks' (bench/scaling.py)
+            scaling.append(r)
+            continue
         q, s, lat = r["quality"], r["speed"], r["latency_ms"]
         task = f"{r['task']} (quick smoke run)" if r.get("quick") else r["task"]
         rows.append(
@@ -500,6 +569,18 @@ def write_markdown(results_dir: Path | None = None) -> Path:
             at = f" (load average {', '.join(f'{x:.1f}' for x in load)})" if load else ""
             how = f"the recipe ({s['recipe_batching']}) " if s.get("recipe_batching") else ""
             details.append(f"Speed: {how}against {s['reference']}{at}.\n")
+        if r.get("notes"):
+            details.extend(f"- {n}" for n in r["notes"])
+            details.append("")
+        details.append("Commands:\n\n```bash\n" + "\n".join(r.get("commands", [])) + "\n```\n")
+    for r in scaling:
+        from bench.scaling import markdown as scaling_markdown
+
+        quick = " (quick smoke run)" if r.get("quick") else ""
+        details.append(f"## {r['task']}: throughput against the data size{quick} ({r['date']})\n")
+        details.append(f"Machine: {r.get('machine')}; versions: {r.get('versions')}.\n")
+        details.append(load_line(r.get("load")))
+        details.extend(scaling_markdown(r["scaling"]))
         if r.get("notes"):
             details.extend(f"- {n}" for n in r["notes"])
             details.append("")

@@ -492,3 +492,172 @@ def test_results_name_no_machine_paths(tmp_path: Path):
     assert clean["notes"] == ["data ../shared/data/ett.csv", "in ./bench"]
     assert clean["folder"] == "<work>"
     assert str(tmp_path) not in json.dumps(clean)
+
+
+def test_scaling_replicates_sentiment_train_only(tmp_path: Path):
+    from bench.scaling import replicate_sentiment
+
+    src = tmp_path / "rt"
+    src.mkdir()
+    (src / "rt-polarity.pos").write_bytes(
+        "\n".join(f"good {i}" for i in range(40)).encode("cp1252")
+    )
+    (src / "rt-polarity.neg").write_bytes("\n".join(f"bad {i}" for i in range(30)).encode("cp1252"))
+    out = replicate_sentiment(src, tmp_path / "data", [1, 4])
+
+    def texts(path: Path) -> list[str]:
+        return [r["text"] for r in csv.DictReader(path.read_text("utf-8").splitlines())]
+
+    one, four = texts(out["train"][1]), texts(out["train"][4])
+    validation, test = texts(out["validation"]), texts(out["test"])
+    assert len(test) == 4 + 3 and "good 10" in test  # fold 0: index % 10 == 0, as the recipe
+    assert four == one * 4 and len(one) == out["rows"]["train"]
+    assert len(validation) == out["rows"]["validation"] == (70 - 7) // 10
+    # validation and test are written once and never overlap the training rows
+    assert not set(validation) & set(one) and not set(test) & set(one + validation)
+    assert len(one) + len(validation) + len(test) == 70
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "test.csv",
+        "train-x1.csv",
+        "train-x4.csv",
+        "validation.csv",
+    ]
+
+
+def test_scaling_speech_manifest_lists_training_clips_k_times(tmp_path: Path):
+    from bench.scaling import replicate_speech
+
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    for d in (0, 7):
+        for s in ("george", "theo"):
+            for i in range(50):
+                (rec / f"{d}_{s}_{i}.wav").write_bytes(b"")
+    out = replicate_speech(rec, tmp_path / "work", [1, 3])
+    assert out["rows"] == {"train": 4 * 40, "validation": 4 * 5, "test": 4 * 5}
+
+    def rows(k: int) -> list[dict[str, str]]:
+        return list(csv.DictReader(out["manifest"][k].read_text().splitlines()))
+
+    one, three = rows(1), rows(3)
+    for k, manifest in ((1, one), (3, three)):
+        by_split = {s: [r for r in manifest if r["split"] == s] for s in ("train", "validation")}
+        assert len(by_split["train"]) == 160 * k and len(by_split["validation"]) == 20
+        assert sum(r["split"] == "test" for r in manifest) == 20
+    assert {r["path"] for r in three} == {r["path"] for r in one}  # names clips, never copies
+    assert all(Path(r["path"]).is_absolute() and Path(r["path"]).parent == rec for r in three)
+    assert {(r["label"], r["speaker"]) for r in one} == {
+        (d, s) for d in ("0", "7") for s in ("george", "theo")
+    }
+    test_takes = {int(r["path"].rsplit("_", 1)[1][:-4]) for r in one if r["split"] == "test"}
+    assert test_takes == {0, 1, 2, 3, 4}
+    assert list((tmp_path / "work").iterdir()) and not list(rec.glob("*.csv"))
+
+
+def test_scaling_time_ratio_per_unit_of_data():
+    from bench.scaling import scale_row_markdown, scale_rows
+
+    def run(seconds: float) -> dict:
+        return {
+            "train_examples": 100,
+            "train_seconds": seconds,
+            "epoch_seconds": [seconds / 2 + 2, seconds / 2 - 2],  # epoch 1 traces: 4 s more
+            "train_cpu_seconds": seconds * 2,
+            "examples_per_s": 1.0,
+            "examples_per_s_last_epoch": 1.0,
+            "peak_rss_mb": 900.0,
+        }
+
+    rows = scale_rows({16: run(180.0), 1: run(10.0), 4: run(36.0)})
+    assert [r["scale"] for r in rows] == [1, 4, 16]
+    assert [r["time_ratio"] for r in rows] == [1.0, 3.6, 18.0]
+    assert [round(r["time_ratio_per_data"], 4) for r in rows] == [1.0, 0.9, 1.125]
+    # last epochs 3, 16, 88 s: 16 / 3 / 4 and 88 / 3 / 16
+    assert [round(r["last_epoch_time_ratio_per_data"], 4) for r in rows] == [1.0, 1.3333, 1.8333]
+    assert [round(r["cpu_ratio_per_data"], 4) for r in rows] == [1.0, 0.9, 1.125]
+    md = "| 16x | 100 | 1 (1) | 180.0 | 1.12 (1.83) | 1.12 | 900 |"
+    assert scale_row_markdown(rows[2]) == md
+    del rows[2]["last_epoch_time_ratio_per_data"], rows[2]["cpu_ratio_per_data"]  # older results
+    assert scale_row_markdown(rows[2]) == "| 16x | 100 | 1 (1) | 180.0 | 1.12 (—) | — | 900 |"
+
+
+def test_scaling_memory_per_epoch_first_against_last():
+    from bench.scaling import memory_summary
+
+    samples = [[0.5, 0, 2000.0], [1, 1, 700.0], [2, 1, 750.0], [3, 2, 760.0], [4, 3, 820.0]]
+    m = memory_summary(samples)
+    assert m["per_epoch_peak_mb"] == {"1": 750.0, "2": 760.0, "3": 820.0}  # start-up left out
+    assert m["per_epoch_end_mb"] == {"1": 750.0, "2": 760.0, "3": 820.0}
+    assert m["outside_epochs_peak_mb"] == 2000.0
+    assert (m["first_epoch_mb"], m["last_epoch_mb"], m["growth_mb"]) == (750.0, 820.0, 70.0)
+    assert memory_summary([[0.5, 0, 100.0]])["per_epoch_peak_mb"] == {}
+
+
+def test_epoch_in_log_is_zero_outside_keras_epochs():
+    log = b"Loading\nEpoch 1/2\n"
+    assert common.epoch_in_log(b"Loading data\n") == 0
+    assert common.epoch_in_log(log) == 1
+    log += b"293/293 - 10s - 36ms/step - accuracy: 0.77 - loss: 0.55\n"
+    assert common.epoch_in_log(log) == 0  # between epochs
+    assert common.epoch_in_log(log + b"Epoch 2/2\n") == 2
+    done = log + b"Epoch 2/2\n293/293 - 10s - loss: 0.4\nExporting model.keras\n"
+    assert common.epoch_in_log(done) == 0  # evaluation and export are not an epoch
+
+
+def test_run_child_samples_memory_with_the_epoch_the_log_reached(tmp_path: Path):
+    script = (
+        "import time\n"
+        "for e in (1, 2):\n"
+        "    print(f'Epoch {e}/2', flush=True)\n"
+        "    x = bytearray(e * 40_000_000); time.sleep(0.6)\n"
+    )
+    measured = common.run_child([sys.executable, "-c", script], tmp_path / "log", sample_rss=0.1)
+    samples = measured["rss_samples"]
+    assert {s[1] for s in samples} >= {1, 2}
+    last = max(s[2] for s in samples if s[1] == 2)
+    assert last - max(s[2] for s in samples if s[1] == 1) > 20  # 80 MB against 40 MB
+    assert "rss_samples" not in common.run_child([sys.executable, "-c", "pass"])
+
+
+def test_markdown_has_a_scaling_section(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    common.write_result("sentiment", _result())
+    row = {
+        "scale": 1,
+        "train_examples": 8635,
+        "train_seconds": 20.0,
+        "examples_per_s": 863.5,
+        "examples_per_s_last_epoch": 900.0,
+        "peak_rss_mb": 1000.0,
+        "time_ratio_per_data": 1.0,
+    }
+    memory = {"per_epoch_peak_mb": {"1": 990.0, "2": 1000.0}, "first_epoch_mb": 990.0}
+    memory.update(last_epoch_mb=1000.0, growth_mb=10.0, per_epoch_end_mb={"1": 980.0, "2": 985.0})
+    scaling = {
+        "scales": [1, 16],
+        "epochs": 2,
+        "target_ratio_per_data": 17 / 16,
+        "tasks": {"sentiment": {"data": "rt-polarity", "rows": [row], "memory": memory}},
+    }
+    with pytest.raises(ValueError, match="lacks"):
+        common.write_result("scaling", {"scaling": scaling})
+    common.write_result("scaling", {"scaling": scaling, "peak_rss_mb": 1000.0, "commands": ["x"]})
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "| sentiment |" in md and "| scaling |" not in md  # not a row of the task table
+    assert "## scaling: throughput against the data size" in md
+    assert "| 1x | 8635 | 864 (900) | 20.0 | 1.00 (—) | — | 1000 |" in md
+    assert "at 16x: ≤ 1.06" in md
+    assert (
+        "peak RSS epoch 1 990 MB, last epoch 1000 MB (+10 MB); at the epochs' ends 980 → 985" in md
+    )
+
+
+def test_scales_below_one_are_a_usage_error(capsys):
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["scaling", "--scales", "1", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
