@@ -112,11 +112,11 @@ def scale_rows(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
             "time_ratio": time_ratio,
             "time_ratio_per_data": time_ratio / (k / base_k),
         }
-        # The steady state: epoch 1 also traces the train step, a cost that does not grow with
-        # the data, so the all-epochs ratio flatters larger k when the run is short.
         if r.get("train_cpu_seconds") and base.get("train_cpu_seconds"):
             cpu = r["train_cpu_seconds"] / base["train_cpu_seconds"]
             row["cpu_ratio_per_data"] = cpu / (k / base_k)
+        # The steady state: epoch 1 also traces the train step, a cost that does not grow with
+        # the data, so the all-epochs ratio flatters larger k when the run is short.
         if r.get("epoch_seconds") and base.get("epoch_seconds"):
             last = r["epoch_seconds"][-1] / base["epoch_seconds"][-1]
             row["last_epoch_time_ratio_per_data"] = last / (k / base_k)
