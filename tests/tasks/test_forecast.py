@@ -88,7 +88,7 @@ def test_linear_baseline_recovers_an_exact_linear_rule():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 6, 2))
     y = np.stack([x[:, -1, :] + x[:, -2, :], 2 * x[:, 0, :] - 1], axis=1)  # [200, 2 steps, 2]
-    weights, ridges = baselines.fit_linear((x, y), (x[:50], y[:50]))
+    weights, ridges = baselines.fit_linear([(x, y)], [(x[:50], y[:50])])
     np.testing.assert_allclose(baselines.apply_linear(x, weights), y, atol=1e-3)
     assert len(ridges) == 2
 

@@ -8,7 +8,7 @@ the RNN part alone when the model blends the two.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -72,24 +72,61 @@ def seasonal_naive_from_series(
     return series[rows][:, :, :targets]
 
 
+class NormalEquations:
+    """``A^T A``, ``A^T Y`` and ``sum(Y^2)`` of a least-squares problem, summed chunk by chunk.
+
+    The design matrix ``A`` is the inputs with a bias column appended; chunks of rows are added
+    with :meth:`add`, so the windows never need to be in memory all at once. :meth:`error` is
+    the sum of squared errors of a solution ``w`` over every row added, from the sums alone.
+    """
+
+    def __init__(self) -> None:
+        self.gram: np.ndarray | float = 0.0
+        self.cross: np.ndarray | float = 0.0
+        self.squares = 0.0
+        self.rows = 0
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Add rows: inputs x [n, features] and targets y [n, outputs] (cast to float64)."""
+        a = np.concatenate([x, np.ones((len(x), 1))], axis=1).astype(np.float64, copy=False)
+        y = y.astype(np.float64, copy=False)
+        self.gram = self.gram + a.T @ a
+        self.cross = self.cross + a.T @ y
+        self.squares += float(np.sum(y * y))
+        self.rows += len(x)
+
+    def error(self, w: np.ndarray) -> float:
+        """``sum((A w - Y)^2)`` = ``tr(w^T A^T A w) - 2 tr(w^T A^T Y) + sum(Y^2)``."""
+        return float(np.sum(w * (self.gram @ w)) - 2 * np.sum(w * self.cross) + self.squares)
+
+
 def fit_linear(
-    train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray]
+    train: Iterable[tuple[np.ndarray, np.ndarray]],
+    validation: Iterable[tuple[np.ndarray, np.ndarray]],
 ) -> tuple[list[np.ndarray], list[float]]:
     """A least-squares linear map lookback -> horizon per target channel (with bias).
 
-    The ridge strength is picked per channel from a small grid on the validation windows.
+    ``train`` and ``validation`` are chunks of windows (x [n, lookback, channels],
+    y [n, horizon, targets]), e.g. :func:`~rnn_recipes.data.series.window_chunks`: one pass
+    over each. The ridge strength is picked per channel from a small grid on the validation
+    windows.
 
     Returns:
         (weights [lookback + 1, horizon] per target, the chosen ridge strengths)
     """
-    (x_tr, y_tr), (x_va, y_va) = train, validation
+
+    def sums(chunks) -> list[NormalEquations]:
+        per_target: list[NormalEquations] = []
+        for x, y in chunks:
+            if not per_target:
+                per_target = [NormalEquations() for _ in range(y.shape[2])]
+            for j, eq in enumerate(per_target):
+                eq.add(x[:, :, j], y[:, :, j])
+        return per_target
+
     weights, ridges = [], []
-    for j in range(y_tr.shape[2]):
-        a = np.concatenate([x_tr[:, :, j], np.ones((len(x_tr), 1))], axis=1).astype(np.float64)
-        av = np.concatenate([x_va[:, :, j], np.ones((len(x_va), 1))], axis=1)
-        gram, cross = a.T @ a, a.T @ y_tr[:, :, j]
-        yv = y_va[:, :, j]
-        c, w = best_ridge(gram, cross, lambda w, av=av, yv=yv: float(np.mean((av @ w - yv) ** 2)))
+    for fit, check in zip(sums(train), sums(validation)):
+        c, w = best_ridge(fit.gram, fit.cross, check.error)
         weights.append(w)
         ridges.append(c)
     return weights, ridges
@@ -184,7 +221,7 @@ def linear_baseline(data: Prepared) -> tuple[list[np.ndarray], list[float]]:
     forecast too), so ``rnn-recipes evaluate`` compares against the very same model.
     """
     if data.linear is None:
-        data.linear = fit_linear(data.windows("train"), data.windows("validation"))
+        data.linear = fit_linear(data.window_chunks("train"), data.window_chunks("validation"))
     return data.linear
 
 

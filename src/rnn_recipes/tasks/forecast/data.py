@@ -65,6 +65,15 @@ class Prepared(base.Prepared):
             self.scaled, self.sample_starts(name), p.lookback, p.horizon, len(self.targets)
         )
 
+    def window_chunks(self, name: str, channels: int | None = None):
+        """:meth:`windows` in chunks (one pass, bounded memory: least-squares fits), of the
+        first ``channels`` input channels (default: all)."""
+        p = self.plan
+        values = self.scaled if channels is None else self.scaled[:, :channels]
+        return series_data.window_chunks(
+            values, self.sample_starts(name), p.lookback, p.horizon, len(self.targets)
+        )
+
 
 def _path(config: Config) -> str | list[str]:
     def real(path: str) -> str:

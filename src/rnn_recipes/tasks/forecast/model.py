@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._lazy import keras
-from ...data import series as series_data
-from .baselines import best_ridge
+from .baselines import NormalEquations, best_ridge
 from .config import Config
 from .data import Prepared, Spec
 
@@ -88,29 +87,20 @@ def fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
-    p, k = data.plan, len(data.targets)
+    k = len(data.targets)
 
-    def normal_equations(name: str):
-        gram, cross, pairs = 0.0, 0.0, []
-        for j in range(k):
-            x, y = series_data.window_arrays(
-                data.scaled[:, j : j + 1].astype(np.float64),
-                data.sample_starts(name),
-                p.lookback,
-                p.horizon,
-                1,
-            )
-            x, y = x[:, :, 0], y[:, :, 0]
-            shift, scale = window_shift_scale(x, norm)
-            x, y = (x - shift) / scale, (y - shift) / scale
-            a = np.concatenate([x, np.ones((len(x), 1))], axis=1)
-            gram, cross = gram + a.T @ a, cross + a.T @ y
-            pairs.append((a, y))
-        return gram, cross, pairs
+    def normal_equations(name: str) -> NormalEquations:
+        """One map for every target channel: each channel's windows are rows of one problem."""
+        eq = NormalEquations()
+        for x, y in data.window_chunks(name, channels=k):
+            for j in range(k):
+                xj, yj = x[:, :, j].astype(np.float64), y[:, :, j].astype(np.float64)
+                shift, scale = window_shift_scale(xj, norm)
+                eq.add((xj - shift) / scale, (yj - shift) / scale)
+        return eq
 
-    gram, cross, _ = normal_equations("train")
-    _, _, val = normal_equations("validation")
-    _, w = best_ridge(gram, cross, lambda w: sum(float(np.sum((a @ w - y) ** 2)) for a, y in val))
+    train, val = normal_equations("train"), normal_equations("validation")
+    _, w = best_ridge(train.gram, train.cross, val.error)
     return w[:-1], w[-1]
 
 
