@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="with --work: keep runs that already finished there with the same command "
-        "(forecast), so an interrupted benchmark continues where it stopped",
+        help="with --work: keep runs that already finished there with the same command and "
+        "output (every task; speed pairs, scaling and the quick start run again), so an "
+        "interrupted benchmark continues where it stopped",
     )
     parser.add_argument(
         "--horizon-seeds",
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data_root).is_dir():
         print(f"Error: data root {args.data_root} not found; pass --data-root", file=sys.stderr)
         return 1
+    if args.reuse and args.work is None:
+        parser.error("--reuse needs --work DIR: the folder whose finished runs it keeps")
+    common.REUSE = args.reuse
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="rnn-bench-") as tmp:
         args.work = args.work or tmp

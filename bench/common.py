@@ -20,6 +20,7 @@ Result file format (one per task)::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -71,6 +72,12 @@ def fixed_epochs_command(
 # ``machine_load``). A benchmark claims an idle machine only with these figures behind it.
 CHILD_LOAD: list[dict[str, float]] = []
 
+# ``python -m bench --reuse``: a child run whose log, command and output folder match a finished
+# run in --work is not run again (run_child keeps each finished run's record beside its log),
+# so a long benchmark interrupted at any point continues where it stopped. Runs measured against
+# another run of the same invocation (speed pairs, scaling, the quick start) always run again.
+REUSE = False
+
 
 def vm_rss_mb(pid: int) -> float | None:
     """The resident memory of process ``pid`` now (MB, ``VmRSS`` in /proc), None once it is gone."""
@@ -107,17 +114,56 @@ def _sample_rss(pid: int, log: Path | None, every: float, samples: list, done) -
         samples.append([round(time.perf_counter() - started, 2), epoch, round(rss, 1)])
 
 
+def _output_digest(cmd: list[str]) -> str | None:
+    """A fingerprint of the metrics.json in the command's ``-o`` folder (None without one)."""
+    args = [str(a) for a in cmd]
+    if "-o" not in args or args.index("-o") + 1 >= len(args):
+        return None
+    metrics = Path(args[args.index("-o") + 1]) / "metrics.json"
+    return hashlib.sha1(metrics.read_bytes()).hexdigest() if metrics.is_file() else None
+
+
+def _reused(cmd: list[str], stamp: Path) -> dict[str, Any] | None:
+    """The record of a finished run of exactly ``cmd`` whose output is still the one it wrote."""
+    if not stamp.is_file():
+        return None
+    kept = json.loads(stamp.read_text())
+    if kept.get("command") != shlex.join(map(str, cmd)):
+        return None
+    if kept.get("output") != _output_digest(cmd):
+        return None  # the output folder was rewritten (or removed) since
+    return kept["measured"]
+
+
 def run_child(
-    cmd: list[str], log: Path | None = None, timeout: float = 3600, sample_rss: float = 0
+    cmd: list[str],
+    log: Path | None = None,
+    timeout: float = 3600,
+    sample_rss: float = 0,
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """Run a command; return its wall seconds, peak RSS (MB), the CPU seconds it used and the
     1-minute load average before and after it. Raises on failure.
+
+    With :data:`REUSE` set and ``reuse`` (a run not timed against another run of this
+    invocation), a finished run of the same command with the same log is returned as it was
+    measured (``"reused": True``) instead of running again; every finished run with a log keeps
+    its record beside the log (``<log>.measured.json``) for that.
 
     ``sample_rss`` > 0: also read the child's resident memory every that many seconds while it
     runs, with the training epoch its log has reached (``rss_samples``: ``[seconds, epoch,
     MB]``, epoch 0 outside training epochs; run it with ``train.verbose=epoch`` so the log has
     Keras' epoch lines).
     """
+    stamp = log.with_name(log.name + ".measured.json") if log else None
+    if REUSE and reuse and stamp is not None:
+        kept = _reused(cmd, stamp)
+        if kept is not None:
+            CHILD_LOAD.append({k: v for k, v in kept.items() if k != "rss_samples"})
+            print(f"reused {log.name}: its command already ran to the end (--reuse)", flush=True)
+            return {**kept, "reused": True}
+    if stamp is not None:
+        stamp.unlink(missing_ok=True)  # an interrupted run leaves no record to reuse
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -151,6 +197,9 @@ def run_child(
     CHILD_LOAD.append(dict(measured))
     if sample_rss > 0:
         measured["rss_samples"] = samples
+    if stamp is not None:
+        record = {"command": shlex.join(map(str, cmd)), "output": _output_digest(cmd)}
+        stamp.write_text(json.dumps({**record, "measured": measured}))
     return measured
 
 
@@ -413,7 +462,9 @@ def assemble(
     memory with the real-data runs' (``rss``).
     """
     quick = run_child(
-        cli("run", task, "-o", work / "quickstart", "--force"), work / "quickstart.log"
+        cli("run", task, "-o", work / "quickstart", "--force"),
+        work / "quickstart.log",
+        reuse=False,  # a timing: measured again in each invocation
     )
     mean, std = mean_std(values)
     return {

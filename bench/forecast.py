@@ -214,7 +214,6 @@ def run(args) -> dict[str, Any]:
     epochs = ["--epochs", args.epochs] if args.epochs else []
     verbose = ["--set", "train.verbose=epoch"]
     horizons = QUICK_HORIZONS if getattr(args, "quick", False) else HORIZONS
-    reuse = getattr(args, "reuse", False)
     commands, rss, values, speeds = [], [], [], []
     runs: dict[str, dict[str, Any]] = {}  # name -> what the report needs from each run
 
@@ -237,14 +236,9 @@ def run(args) -> dict[str, Any]:
             "--force",
         )
         line = common.command_line(cmd)
-        stamp = work / f"{name}.measured.json"
-        done = reuse and stamp.is_file() and (out / "metrics.json").is_file()
-        if done and json.loads(stamp.read_text()).get("command") == line:
-            measured = json.loads(stamp.read_text())  # --reuse: the same command ran to the end
-            common.CHILD_LOAD.append(measured)  # how busy the machine was when it ran
-        else:
-            measured = common.run_child([*cmd, *verbose], work / f"{name}.log")
-            stamp.write_text(json.dumps({**measured, "command": line}))
+        # --reuse (common.REUSE): a finished run of the same command is kept; the speed run is
+        # timed against the reference of this invocation, so it always runs.
+        measured = common.run_child([*cmd, *verbose], work / f"{name}.log", reuse=name != "speed")
         rss.append(measured["peak_rss_mb"])
         commands.append(line)
         metrics = json.loads((out / "metrics.json").read_text())
@@ -279,7 +273,7 @@ def run(args) -> dict[str, Any]:
         return metrics
 
     # Order: one seed of everything first (a partial run already answers each question), then
-    # the other seeds. Every run of --work is reused with --reuse when its command is unchanged.
+    # the other seeds. With --reuse every finished run of --work is kept (bench.common.run_child).
     seeds = list(args.seeds)
     first = recipe(f"quality-{seeds[0]}", ETT_RECIPE, {}, seeds[0], epochs)
     for seed in seeds:

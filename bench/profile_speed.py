@@ -92,7 +92,7 @@ def recipe_run(
         "train.verbose=quiet",
     )
     before = load()
-    measured = common.run_child(cmd, work / f"{task}-recipe.log")
+    measured = common.run_child(cmd, work / f"{task}-recipe.log", reuse=False)  # paired
     metrics = json.loads((out / "metrics.json").read_text())
     train = metrics["train"]
     return {

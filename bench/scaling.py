@@ -193,7 +193,9 @@ def scale_row_markdown(r: dict[str, Any]) -> str:
 
 
 def _measure(cmd: list[str], out: Path, log: Path, sample: float = 0) -> dict[str, Any]:
-    measured = common.run_child([*cmd, "--set", "train.verbose=epoch"], log, sample_rss=sample)
+    measured = common.run_child(  # the scales are compared with each other: never reused
+        [*cmd, "--set", "train.verbose=epoch"], log, sample_rss=sample, reuse=False
+    )
     train = json.loads((out / "metrics.json").read_text())["train"]
     return {
         "train_seconds": train["train_seconds"],

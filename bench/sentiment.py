@@ -224,7 +224,7 @@ def run(args) -> dict[str, Any]:
     cmd = common.fixed_epochs_command(
         recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out, "--set", "train.verbose=epoch"
     )
-    measured = common.run_child(cmd, work / "speed.log")
+    measured = common.run_child(cmd, work / "speed.log", reuse=False)  # paired with the reference
     rss.append(measured["peak_rss_mb"])
     speed_metrics = json.loads((out / "metrics.json").read_text())
     commands.append(common.command_line(cmd))

@@ -246,8 +246,8 @@ def run_throughput(args, recipe: str, work: Path) -> tuple[dict[str, Any], list[
     for name, settings in (("augment_on", {}), ("augment_off", NO_AUGMENT)):
         out = work / f"throughput-{name}"
         cmd = common.fixed_epochs_command(recipe, settings, args.speed_epochs, args.seeds[0], out)
-        measured = common.run_child(
-            [*cmd, "--set", "train.verbose=epoch"], work / f"throughput-{name}.log"
+        measured = common.run_child(  # on against off: both measured in this invocation
+            [*cmd, "--set", "train.verbose=epoch"], work / f"throughput-{name}.log", reuse=False
         )
         metrics = json.loads((out / "metrics.json").read_text())
         speeds[name] = metrics["train"]["examples_per_second"]
@@ -377,7 +377,7 @@ def run(args) -> dict[str, Any]:
 
     out = work / "speed"
     cmd = common.fixed_epochs_command(recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out)
-    measured = common.run_child([*cmd, *verbose], work / "speed.log")
+    measured = common.run_child([*cmd, *verbose], work / "speed.log", reuse=False)  # paired
     rss.append(measured["peak_rss_mb"])
     speed_metrics = json.loads((out / "metrics.json").read_text())
     commands.append(common.command_line(cmd))

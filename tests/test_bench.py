@@ -73,6 +73,45 @@ def test_run_child_reports_time_and_memory_and_failures(tmp_path: Path):
         common.run_child([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log")
 
 
+def test_reuse_keeps_a_finished_run_of_the_same_command_and_output(tmp_path: Path, monkeypatch):
+    """python -m bench --reuse: a finished run is not run again while its command and its
+    output folder are unchanged; a changed command, a rewritten output, a run timed against
+    another (reuse=False) or no --reuse run it again."""
+    monkeypatch.setattr(common, "CHILD_LOAD", [])
+    out, count = tmp_path / "out", tmp_path / "count"
+    script = (
+        "import pathlib, sys; c = pathlib.Path(sys.argv[3]); "
+        "c.write_text(c.read_text() + 'x' if c.exists() else 'x'); "
+        "o = pathlib.Path(sys.argv[2]); o.mkdir(exist_ok=True); "
+        "(o / 'metrics.json').write_text('{\"n\": %d}' % len(c.read_text()))"
+    )
+
+    def run(*extra, reuse=True):
+        cmd = [sys.executable, "-c", script, "-o", out, count, *extra]
+        return common.run_child(cmd, tmp_path / "run.log", reuse=reuse)
+
+    def runs() -> int:
+        return len(count.read_text())
+
+    run()
+    assert runs() == 1
+    again = run()  # --reuse off: runs
+    assert runs() == 2 and not again.get("reused")
+    monkeypatch.setattr(common, "REUSE", True)
+    kept = run()
+    assert runs() == 2 and kept["reused"] and "seconds" in kept
+    assert len(common.CHILD_LOAD) == 3  # the reused run's load still counts
+    run("changed")
+    assert runs() == 3
+    run("changed")
+    assert runs() == 3
+    (out / "metrics.json").write_text('{"n": 99}')  # the output is not the one it wrote
+    run("changed")
+    assert runs() == 4
+    run("changed", reuse=False)
+    assert runs() == 5
+
+
 def test_run_child_records_how_busy_the_machine_was(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(common, "CHILD_LOAD", [])
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
@@ -207,7 +246,7 @@ def test_assemble_fills_the_shared_fields(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(
         common,
         "run_child",
-        lambda cmd, log=None: calls.append(cmd) or {"seconds": 12.0, "peak_rss_mb": 1},
+        lambda cmd, log=None, **_: calls.append(cmd) or {"seconds": 12.0, "peak_rss_mb": 1},
     )
 
     class Args:
