@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +38,59 @@ def test_list_and_show_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+ARENA_PROBE = """
+import contextlib, ctypes, io, re, sys, tempfile, threading
+if sys.argv[1] == "cli":
+    from rnn_recipes import cli
+    sys.argv = ["rnn-recipes", "list"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        cli.main()
+kept, together = [], threading.Barrier(8)
+def work():  # threads alive at once get arenas of their own, while there may be more
+    together.wait()
+    for _ in range(500):
+        buffers = [ctypes.create_string_buffer(256) for _ in range(50)]
+    kept.append(buffers)
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+path = tempfile.mktemp()
+f = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, f)
+libc.fclose(f)
+print(len(re.findall("<heap nr=", open(path).read())))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_the_command_line_keeps_malloc_to_two_arenas():
+    """glibc gives each allocating thread an arena of its own (up to 8 per core), and memory
+    freed in one stays there: a run's memory grew epoch by epoch. The command line caps them
+    at two before TensorFlow starts its threads; MALLOC_ARENA_MAX, when set, wins."""
+
+    def heaps(mode: str, **env) -> int:
+        environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+        proc = subprocess.run(
+            [sys.executable, "-c", ARENA_PROBE, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**environ, **env},
+        )
+        return int(proc.stdout.split()[-1])
+
+    assert heaps("plain") > 2  # the probe sees the arenas a process makes without the cap
+    assert heaps("cli") <= 2
+    assert heaps("cli", MALLOC_ARENA_MAX="4") > 2
 
 
 def test_list_shows_builtin_recipes():

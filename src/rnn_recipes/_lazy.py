@@ -6,12 +6,14 @@ used. That keeps ``rnn-recipes --help``, ``list`` and ``show`` instant (TensorFl
 to import).
 
 Importing the package changes nothing global. Only the command line (``cli.main``) quiets
-TensorFlow's native start-up chatter, with :func:`quiet_native_logs`; library callers keep their
-stderr as it is.
+TensorFlow's native start-up chatter, with :func:`quiet_native_logs`, and bounds the C library's
+malloc arenas, with :func:`limit_malloc_arenas`; library callers keep their process as it is
+(and may call either themselves).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import re
@@ -82,6 +84,32 @@ def quiet_native_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
         _filter_native_stderr()
+
+
+# glibc's mallopt parameter for the most arenas malloc may create (malloc.h: M_ARENA_MAX).
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """For the command line: let glibc's malloc use at most ``arenas`` arenas.
+
+    glibc gives threads that allocate at the same time their own arenas, up to 8 per core, and
+    freed memory stays in the arena it came from. TensorFlow's thread pools and tf.data's
+    threads allocate and free tensors in every epoch, so a run's resident memory crept up from
+    epoch to epoch (ETTh1 336->96, small model, 16 epochs: 891 -> 1115 MB at the epochs' peaks)
+    while with two arenas it stays flat from the second epoch (897 -> 915 MB). Same as the
+    environment variable MALLOC_ARENA_MAX=2, which wins when it is set. Returns whether the
+    limit was set (False: not glibc, or MALLOC_ARENA_MAX set by the user).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(_M_ARENA_MAX, arenas) == 1
 
 
 def check_backend() -> None:

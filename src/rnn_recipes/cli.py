@@ -309,9 +309,10 @@ def evaluate(run_dir: Path, data_path: str, as_json: bool, sets: tuple[str, ...]
 
 
 def main() -> None:
-    from ._lazy import quiet_native_logs
+    from ._lazy import limit_malloc_arenas, quiet_native_logs
 
     quiet_native_logs()  # the command line's own stderr; library callers keep theirs
+    limit_malloc_arenas()  # before TensorFlow starts its threads: memory flat across epochs
     cli(prog_name="rnn-recipes")
 
 
