@@ -4,8 +4,8 @@ Protocol: the long-horizon literature's (Informer, Autoformer, DLinear, PatchTST
 14,400 rows are split chronologically 8,640 / 2,880 / 2,880 (train / validation / test); every
 column is z-scored with training statistics; windows read 336 steps and forecast the next H of all 7
 columns (M); validation and test windows start 336 rows early so every row of the split is forecast.
-The quality figure is the test MSE on the scaled data at H = 96 (lower is better; target <= 0.370:
-DLinear 0.375, PatchTST 0.370); H = 192 / 336 / 720 are reported beside DLinear's 0.405 / 0.439 /
+The quality figure is the test MSE on the scaled data at H = 96 (lower is better; issue 12's target
+<= 0.360: DLinear 0.375, PatchTST/42 0.370); H = 192 / 336 / 720 are reported beside DLinear's 0.405 / 0.439 /
 0.472, with OT-only (S) and the daily minimum temperatures series, each next to the baselines the
 run computes on the same windows (repeat-last, seasonal naive, linear).
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from bench import common
 
-TARGET = 0.370
+TARGET = 0.360  # issue 12: ETTh1 M 336->96, mean of three seeds
 ETT_RECIPE, DAILY_RECIPE = "etth1-336-96", "daily-min-temperatures"
 # The protocol's split and lookback are the recipe's; the reference reads them from it too.
 _ETT = common.read_recipe(ETT_RECIPE)

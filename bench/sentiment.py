@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import common
 
-TARGET = 0.80
+TARGET = 0.805  # issue 14: the recipe's default model, rt-polarity 10-fold mean
 # Issue 14's deployment targets: the run folder of one rt-polarity run, and the SavedModel's
 # batch-1 latency p50 (both measured on the first fold's recipe run).
 FOOTPRINT_TARGETS = {"run_folder_mb": 15.0, "latency_p50_ms": 5.0}
