@@ -28,6 +28,15 @@ def iterators_per_epoch(dataset) -> int:
     return 2 if int(dataset.cardinality()) > 0 else 1
 
 
+# What Keras warns (``keras.src.trainers.epoch_iterator``, ``catch_stop_iteration``) at the end
+# of the first pass over a dataset of unknown size, in ``fit``, ``evaluate`` and ``predict``,
+# even when nothing ran short: it learns the number of batches that way. Length-bucketed and
+# streamed pipelines have no known size, and the runner never sets ``steps_per_epoch``, so the
+# warning says nothing about a run; the runner drops it (a regex for ``warnings.filterwarnings``).
+# Keras 3.8-3.15.1; ``tests/runner/test_folder.py`` fails if a run records it again.
+UNKNOWN_SIZE_WARNING = "Your input ran out of data"
+
+
 def rng_variables(model) -> list[Any]:
     """The random generators' state variables of ``model`` (dropout masks, noise).
 

@@ -208,6 +208,9 @@ def _first_line(exc: BaseException) -> str:
 def _recorded_warnings(work: Path, log: Log) -> Iterator[None]:
     """Library warnings (NumPy, Keras) go to the run's warnings.log, not onto the console."""
     with warnings.catch_warnings(record=True) as caught:  # the filters in force still apply
+        # Not a problem: the end of a first pass over a pipeline of unknown size (evaluate and
+        # predict after training too, not only fit).
+        warnings.filterwarnings("ignore", message=compat.UNKNOWN_SIZE_WARNING)
         try:
             yield
         finally:

@@ -126,7 +126,7 @@ def _fit(model, data, strategy, done: int, t, role, log, callbacks: list) -> dic
     # Length-bucketed pipelines have no known size, which Keras reports after the first epoch
     # as "input ran out of data"; nothing ran out, the epoch simply ended.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        warnings.filterwarnings("ignore", message=compat.UNKNOWN_SIZE_WARNING)
         if strategy is not None:
             history = distributed.fit_distributed(
                 model,
