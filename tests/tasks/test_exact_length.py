@@ -38,7 +38,11 @@ def _config(*sets: str):
 def test_auto_takes_exact_only_when_lengths_are_few_per_batch():
     few = np.repeat(np.arange(1, 11), 64)  # 10 lengths, 640 examples: 20 batches of 32
     assert batching.choose_batching("auto", few, 32)[0] == "bucketed"  # 10 > 0.2 x 20
-    assert batching.choose_batching("auto", few, 8)[0] == "exact"  # 10 <= 0.2 x 80
+    mode, why = batching.choose_batching("auto", few, 8)
+    assert mode == "exact"  # 10 <= 0.2 x 80
+    # The log says how many steps an epoch takes: one partial batch per length.
+    per_length = np.unique(few, return_counts=True)[1]
+    assert f"{int(sum(-(-per_length // 8)))} of one length each" in why
     assert batching.choose_batching("exact", few, 32)[0] == "exact"  # a setting wins
     assert batching.choose_batching("bucketed", few, 8)[0] == "bucketed"
 

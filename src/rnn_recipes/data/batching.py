@@ -23,9 +23,14 @@ def choose_batching(setting: str, lengths: np.ndarray, batch_size: int) -> tuple
     most :data:`EXACT_SHARE` of the number of batches: each length ends its epoch with a
     partial batch, so few lengths cost little and every batch runs without padding or mask.
     """
-    distinct = len(np.unique(lengths))
+    _, counts = np.unique(lengths, return_counts=True)
+    distinct = len(counts)
     batches = max(math.ceil(len(lengths) / batch_size), 1)
     why = f"{distinct} distinct training lengths, {batches} batches of {batch_size}"
+    # One partial batch per length: the steps an epoch of exact-length batches really takes.
+    exact = int(np.sum(-(-counts // batch_size)))
+    if setting == "exact" or (setting == "auto" and distinct <= EXACT_SHARE * batches):
+        why += f" if lengths mixed; {exact} of one length each"
     if setting != "auto":
         return setting, f"data.batching = {setting!r} ({why})"
     if distinct <= EXACT_SHARE * batches:
