@@ -5,7 +5,7 @@ hurts both sides alike; every measurement records ``os.getloadavg()`` and the su
 medians.
 
 1. **A/B, whole runs**: ``rnn-recipes run recipes/<recipe>.toml`` with the benchmark's REF_ARCH
-   (as ``bench/<task>.py`` runs it) in a child process, then ``python -m bench.references <task>``
+   (forecast: its ``SPEED`` settings; as ``bench/<task>.py`` runs it) in a child process, then ``python -m bench.references <task>``
    in a child process, ``--rounds`` times. Both report training examples/s over all epochs with
    validation excluded (the recipe's ``metrics.json`` ``train.examples_per_second``); the
    reference also reports its last epoch alone.

@@ -1,7 +1,8 @@
 """Strong hand-written Keras references: what a careful Keras engineer writes for each task.
 
-Same architecture as each benchmark's ``REF_ARCH``, same batch size, same data and split as the
-recipe; the obvious optimisations a Keras expert applies by hand and nothing more:
+Same architecture as each benchmark's ``REF_ARCH`` (forecast: the recipe's own default SegRNN,
+:func:`segrnn_model`), same batch size, same data and split as the recipe; the obvious
+optimisations a Keras expert applies by hand and nothing more:
 
 - features or token ids computed ONCE and kept in memory (no per-epoch vectorising or STFT);
 - batches of similar length (``tf.data.Dataset.bucket_by_sequence_length``), padded only to the
