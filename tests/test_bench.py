@@ -690,6 +690,7 @@ def _fake_speed_children(monkeypatch, ran: list, reference_params: int = 420784)
             "examples_per_s_all_epochs": 250.0,
             "epoch_seconds": [40.0, 20.5],
             "examples_per_cpu_s": 280.0,
+            "epoch_cpu_seconds": [31.0, 29.3],
             "trainable_params": reference_params,
             "mse": 0.41,
             "examples": 8209,
@@ -728,6 +729,8 @@ def test_forecast_speed_only_runs_just_the_speed_rows(tmp_path: Path, monkeypatc
     out = capsys.readouterr().out
     assert "recipe 500 vs 400 = 1.25x; per CPU second 300 vs 280" in out
     assert "all 2 epochs (epoch 1 traces): recipe 300 vs matched reference 250" in out
+    assert "= 1.20x; per CPU second 212 vs 272" in out  # 2 x 8209 / (50 + 27.4), / (31 + 29.3)
+    assert row["epoch_cpu_seconds"] == {"recipe": [50.0, 27.4], "reference": [31.0, 29.3]}
     assert "trainable parameters 420784 on both sides" in out
 
 
