@@ -6,6 +6,8 @@ data, and memory over epochs; ``bench/scaling.py``); ``all`` runs them in that o
 Full runs write ``bench/results/<task>.json`` and ``BENCHMARKS.md``. ``--quick`` is a smoke run (one
 seed, 2 training epochs, 1 speed epoch, fewer forecast horizons) whose results go to a scratch folder
 (``--results-dir``, default ``<tmp>/rnn-bench-quick``), never to ``bench/results``.
+``forecast --speed-only`` runs just the forecast speed rows (recipe against the matched reference)
+and prints them; they are kept in the scratch folder (``--work``) as ``forecast/speed.json``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         "interrupted benchmark continues where it stopped",
     )
     parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="forecast only: just the speed rows (recipe, matched reference, keras-io style), "
+        "printed and kept in the scratch folder as speed.json (no result file)",
+    )
+    parser.add_argument(
         "--horizon-seeds",
         type=int,
         default=3,
@@ -80,13 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.scales is not None and min(args.scales) < 1:
         parser.error("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
+    if args.speed_only and args.task != "forecast":
+        parser.error("--speed-only runs the forecast speed rows: use it with 'forecast'")
     if args.quick:
         args.seeds = args.seeds[:1]
         args.epochs = args.epochs or 2
         args.speed_epochs = 1
         args.folds = 1
     # Fewer than rt-polarity's 10 folds is not the published protocol: scratch results only.
-    partial = args.quick or args.epochs or (args.folds is not None and args.folds < 10)
+    partial = (
+        args.quick or args.epochs or args.speed_only or (args.folds is not None and args.folds < 10)
+    )
     if partial and args.results_dir is None:
         args.results_dir = str(Path(tempfile.gettempdir()) / "rnn-bench-quick")
     results_dir = Path(args.results_dir).resolve() if args.results_dir else None
@@ -105,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="rnn-bench-") as tmp:
         args.work = args.work or tmp
+        written = 0
         for task in TASKS if args.task == "all" else [args.task]:
             result = importlib.import_module(f"bench.{task}").run(args)
-            if not result:  # a partial protocol (--protocol loso): printed, not a result file
+            if not result:  # a partial protocol (--protocol loso, --speed-only): printed only
                 continue
             if partial:
                 result["quick"] = True
@@ -119,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             result = common.without_machine_paths(result, args.work)
             path = common.write_result(task, result, results_dir)
             print(f"{task}: wrote {path}")
-    print(f"wrote {common.write_markdown(results_dir)}")
+            written += 1
+    if written:
+        print(f"wrote {common.write_markdown(results_dir)}")
     return 0
 
 

@@ -700,3 +700,92 @@ def test_scales_below_one_are_a_usage_error(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
+
+
+def _fake_speed_children(monkeypatch, ran: list, reference_params: int = 420784):
+    """bench.forecast's speed children faked: the recipe run writes a metrics.json, the matched
+    reference and the keras-io one return figures. ``ran`` collects what was run."""
+    from bench import forecast, profile_speed
+
+    def run_child(cmd, log=None, **_):
+        ran.append(("recipe", [str(c) for c in cmd]))
+        out = Path(cmd[cmd.index("-o") + 1])
+        out.mkdir(parents=True)
+        train = {
+            "examples_per_second": 300.0,
+            "examples_per_second_last_epoch": 500.0,
+            "epoch_seconds": [30.0, 16.4],
+            "epoch_cpu_seconds": [50.0, 27.4],
+            "trainable_parameters": 420784,
+        }
+        counts = {"train": {"rows": 8640, "windows": 8209}}
+        (out / "metrics.json").write_text(json.dumps({"train": train, "counts": counts}))
+        return {"seconds": 60.0, "peak_rss_mb": 900.0}
+
+    def reference_run(task, epochs, seed, mode, data_root=None):
+        ran.append(("reference", task, epochs))
+        return {
+            "examples_per_s": 400.0,
+            "examples_per_s_all_epochs": 250.0,
+            "epoch_seconds": [40.0, 20.5],
+            "examples_per_cpu_s": 280.0,
+            "epoch_cpu_seconds": [31.0, 29.3],
+            "trainable_params": reference_params,
+            "mse": 0.41,
+            "examples": 8209,
+        }
+
+    def keras_io(path, horizon, epochs, seed, columns=None):
+        ran.append(("keras-io", horizon, epochs))
+        return {"mse": 0.5, "examples_per_s": 1000.0, "windows": 8209}
+
+    monkeypatch.setattr(common, "run_child", run_child)
+    monkeypatch.setattr(profile_speed, "reference_run", reference_run)
+    monkeypatch.setattr(forecast, "reference", keras_io)
+
+
+def test_forecast_speed_only_runs_just_the_speed_rows(tmp_path: Path, monkeypatch, capsys):
+    """``python -m bench forecast --speed-only``: the recipe's defaults (blend off, fixed epochs)
+    against the matched reference in one invocation; no quality run, no result file."""
+    from bench.__main__ import main
+
+    ran: list = []
+    _fake_speed_children(monkeypatch, ran)
+    results, work = tmp_path / "results", tmp_path / "work"
+    argv = ["forecast", "--speed-only", "--data-root", str(tmp_path), "--work", str(work)]
+    assert main([*argv, "--results-dir", str(results)]) == 0
+    assert [r[0] for r in ran] == ["recipe", "reference", "keras-io"]  # nothing else trained
+    cmd = ran[0][1]
+    assert "model.linear_blend=false" in cmd and "train.patience=1000" in cmd
+    assert cmd[cmd.index("--epochs") + 1] == "2" and ran[1] == ("reference", "forecast", 2)
+    assert not list(results.glob("*.json"))  # a speed-only run is no benchmark result
+    row = json.loads((work / "forecast" / "speed.json").read_text())
+    assert row["recipe_examples_per_s"] == 500.0 and row["reference_examples_per_s"] == 400.0
+    assert row["last_epoch_per_cpu_second"] == {
+        "recipe": pytest.approx(299.6, 0.01),
+        "reference": 280.0,
+    }
+    out = capsys.readouterr().out
+    assert "recipe 500 vs 400 = 1.25x; per CPU second 300 vs 280" in out
+    assert "all 2 epochs (epoch 1 traces): recipe 300 vs matched reference 250" in out
+    assert "= 1.20x; per CPU second 212 vs 272" in out  # 2 x 8209 / (50 + 27.4), / (31 + 29.3)
+    assert row["epoch_cpu_seconds"] == {"recipe": [50.0, 27.4], "reference": [31.0, 29.3]}
+    assert "trainable parameters 420784 on both sides" in out
+
+
+def test_forecast_speed_row_refuses_a_reference_of_another_size(tmp_path: Path, monkeypatch):
+    from bench.__main__ import main
+
+    _fake_speed_children(monkeypatch, [], reference_params=1000)
+    argv = ["forecast", "--speed-only", "--data-root", str(tmp_path), "--work", str(tmp_path / "w")]
+    with pytest.raises(RuntimeError, match="not the recipe's model"):
+        main([*argv, "--results-dir", str(tmp_path / "r")])
+
+
+def test_speed_only_is_a_forecast_option(capsys):
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["sentiment", "--speed-only"])
+    assert err.value.code == 2
+    assert "--speed-only runs the forecast speed rows" in capsys.readouterr().err

@@ -122,13 +122,53 @@ def test_forecast_windows_are_gathered_from_the_series(tmp_path: Path):
     assert starts != sorted(starts)  # training windows are shuffled
 
 
-def test_forecast_reference_trains(tmp_path: Path):
+@pytest.mark.parametrize("arch", ["segrnn", "lstm"])
+def test_forecast_reference_trains(tmp_path: Path, arch: str):
     path = tmp_path / "series.csv"
     rows = ["date,a,OT"] + [f"t{i},{np.sin(i / 5):.4f},{np.cos(i / 7):.4f}" for i in range(200)]
     path.write_text("\n".join(rows) + "\n")
-    result = references.forecast(path, epochs=2, lookback=16, horizon=4, split=(120, 40, 40))
+    result = references.forecast(
+        path, epochs=2, lookback=16, horizon=4, split=(120, 40, 40), arch=arch, segment=4, units=8
+    )
     assert result["examples"] == 101 and len(result["epoch_seconds"]) == 2
-    assert np.isfinite(result["mse"])
+    assert np.isfinite(result["mse"]) and result["arch"] == arch
+    assert len(result["epoch_cpu_seconds"]) == 2
+
+
+def test_segrnn_reference_is_the_recipes_model():
+    """The matched reference computes what the recipe's SegRNN (its defaults: last value
+    subtracted, GRU, no blend) computes with the same weights: same parameters, same outputs."""
+    from rnn_recipes.tasks.forecast.layers import SegRNN
+
+    lookback, horizon, channels, units, segment = 20, 7, 3, 8, 6  # both padded and cut
+    reference = references.segrnn_model(lookback, horizon, channels, units, segment, dropout=0.5)
+    layer = SegRNN(
+        lookback,
+        horizon,
+        channels,
+        channels,
+        "gru",
+        units,
+        1,
+        segment,
+        0.5,
+        revin=False,
+        subtract_last=True,
+    )
+    x = np.random.default_rng(1).normal(size=(4, lookback, channels)).astype(np.float32)
+    layer(x)
+    assert sum(int(np.prod(w.shape)) for w in layer.trainable_weights) == sum(
+        int(np.prod(w.shape)) for w in reference.trainable_weights
+    )
+    rng = np.random.default_rng(2)  # weights away from their initial values
+    pairs = [(reference.embed, layer.embed), (reference.gru, layer.rnns[0])]
+    for ref_part, recipe_part in [*pairs, (reference.project, layer.project)]:
+        weights = [rng.normal(size=w.shape).astype(np.float32) * 0.3 for w in ref_part.weights]
+        ref_part.set_weights(weights)
+        recipe_part.set_weights(weights)
+    layer.position.assign(reference.position)
+    layer.channel.assign(reference.channel)
+    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(reference(x)), rtol=1e-5, atol=1e-5)
 
 
 def test_bucket_bounds_split_the_lengths_evenly():

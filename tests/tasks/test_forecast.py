@@ -172,6 +172,49 @@ def test_layers_saved_before_revin_affine_keep_their_scale_and_shift():
     assert SegRNN.from_config(config).revin_affine is True
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_decoder_step_written_out_matches_the_rnn_layer(cell: str):
+    """The decoder's first step is the cell's math on broadcast shapes (issue 15, speed), not
+    the RNN layer on one-step sequences of repeated rows: for the same weights the forecast and
+    its gradients are the ones the layer call gave, for stacked layers too."""
+    import tensorflow as tf
+    from keras import ops
+
+    from rnn_recipes.tasks.forecast.layers import SegRNN
+
+    class LayerDecoder(SegRNN):  # the decoder as it was: the RNN layer on [rows, 1, units]
+        def _decode(self, query, states, training):
+            m, u = self.n_out, self.units
+            batch = ops.shape(states[0][0])[0] // self.channels
+            rows = ops.broadcast_to(query[None], (batch, self.channels, m, u))
+            out = ops.reshape(rows, (-1, 1, u))
+            for rnn, state in zip(self.rnns, states):
+                init = [ops.reshape(ops.repeat(s[:, None], m, axis=1), (-1, u)) for s in state]
+                out, *_ = rnn(out, initial_state=init, training=training)
+            return out[:, 0]
+
+    sizes = dict(lookback=20, horizon=7, channels=3, targets=2, cell=cell, units=8, layers=2)
+    sizes |= dict(segment_length=6, dropout=0.5, revin=False, subtract_last=True)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 20, 3)).astype(np.float32)
+    new, old = SegRNN(**sizes), LayerDecoder(**sizes)
+    new(x), old(x)
+    for w in new.weights:  # away from the initial values (zero biases would hide a mix-up)
+        w.assign(rng.normal(size=w.shape).astype(np.float32) * 0.3)
+    old.set_weights(new.get_weights())
+    assert [w.path.split("/", 1)[1] for w in new.weights] == [
+        w.path.split("/", 1)[1] for w in old.weights
+    ]  # same weights under the same names: model.keras files load as before
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=1e-5, atol=1e-6)
+    grads = []
+    for layer in (new, old):
+        with tf.GradientTape() as tape:
+            loss = ops.sum(ops.abs(layer(x)))
+        grads.append(tape.gradient(loss, layer.trainable_weights))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
 def test_type3_schedule_and_its_callback():
     """Base rate for epochs 0-3, then x0.8 per epoch; "constant" adds no callback."""
     from rnn_recipes.tasks.forecast.config import Config

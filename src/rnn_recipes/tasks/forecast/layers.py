@@ -179,15 +179,8 @@ class SegRNN(keras.layers.Layer):
             ],
             axis=-1,
         )  # [c, m, units]
-        batch = ops.shape(x)[0]
-        query = ops.reshape(
-            ops.broadcast_to(query[None], (batch, c, m, self.units)), (-1, 1, self.units)
-        )
-        out = query
-        for rnn, state in zip(self.rnns, states):
-            init = [ops.reshape(ops.repeat(s[:, None], m, axis=1), (-1, self.units)) for s in state]
-            out, *_ = rnn(out, initial_state=init, training=training)
-        y = self.project(self.drop(out, training=training))  # [b*c*m, 1, w]
+        out = self._decode(query, states, training)  # [b*c*m, units]
+        y = self.project(self.drop(out, training=training))  # [b*c*m, w]
         y = ops.reshape(y, (-1, m * w))[:, :h]  # [b*c, horizon]
         if self.skip is not None:
             y = y + self.skip(series)
@@ -203,6 +196,29 @@ class SegRNN(keras.layers.Layer):
             weight = self.rnn_weight
             y = weight * y + (1.0 - weight) * self._linear_map(inputs)
         return y
+
+    def _decode(self, query, states, training):
+        """The parallel decoder: one RNN step per output segment and layer, all at once.
+
+        Args:
+            query: [channels, segments, units], the same for every window.
+            states: per layer, the encoder's final state ([h] or [h, c], each [b*c, units]).
+            training: passed to the cells (they have no dropout; kept for subclasses).
+
+        Returns:
+            [b*c*segments, units], rows in (window, channel, segment) order: what the RNN layer
+            gives for the query rows started from their channel's repeated states. The first
+            layer's step is written out (:func:`_first_step`): its input projection is
+            computed once per (channel, segment) instead of once per window, its recurrent
+            projection once per window-channel instead of once per segment, and no loop runs
+            for a one-step sequence. Deeper layers call their cell once on the repeated states.
+        """
+        m, u = self.n_out, self.units
+        out = _first_step(self.rnns[0].cell, query, states[0])
+        for rnn, state in zip(self.rnns[1:], states[1:]):
+            init = [ops.reshape(ops.repeat(s[:, None], m, axis=1), (-1, u)) for s in state]
+            out, _ = rnn.cell(out, init, training=training)
+        return out
 
     def _linear_map(self, x):
         """The blend's fixed map on the target channels, in its own per-window space."""
@@ -242,3 +258,36 @@ class SegRNN(keras.layers.Layer):
             "subtract_last": self.subtract_last,
             "blend": self.blend,
         }
+
+
+def _first_step(cell, query, state):
+    """One step of a GRU (``reset_after``, Keras' default) or LSTM cell for every (window,
+    channel, segment) from query [c, m, units] and state [h] or [h, c] (each [b*c, units]).
+
+    The cell's own math (``GRUCell`` / ``LSTMCell``, implementation 2; gate order z, r, h and
+    i, f, c, o as Keras stores its kernels) on broadcast shapes [b, c, m, units]: the query's
+    projection is the same for every window and the state's for every segment.
+    tests/tasks/test_forecast.py checks it against the RNN layer called on the repeated rows.
+    """
+    c, m, units = query.shape
+    x = ops.matmul(ops.reshape(query, (c * m, units)), cell.kernel)
+    h = state[0]
+    inner = ops.matmul(h, cell.recurrent_kernel)
+    act, gate = cell.activation, cell.recurrent_activation
+    prev = ops.reshape(h, (-1, c, 1, units))
+    if len(state) == 1:  # GRU: bias [2, 3u] = input and recurrent biases
+        x = ops.reshape(x + cell.bias[0], (1, c, m, 3 * units))
+        inner = ops.reshape(inner + cell.bias[1], (-1, c, 1, 3 * units))
+        z = gate(x[..., :units] + inner[..., :units])
+        r = gate(x[..., units : 2 * units] + inner[..., units : 2 * units])
+        candidate = act(x[..., 2 * units :] + r * inner[..., 2 * units :])
+        new = z * prev + (1.0 - z) * candidate
+    else:  # LSTM: one bias [4u]
+        x = ops.reshape(x + cell.bias, (1, c, m, 4 * units))
+        zs = x + ops.reshape(inner, (-1, c, 1, 4 * units))
+        i, f = gate(zs[..., :units]), gate(zs[..., units : 2 * units])
+        carry = f * ops.reshape(state[1], (-1, c, 1, units)) + i * act(
+            zs[..., 2 * units : 3 * units]
+        )
+        new = gate(zs[..., 3 * units :]) * act(carry)
+    return ops.reshape(new, (-1, units))
