@@ -116,3 +116,29 @@ def test_the_fits_never_hold_every_training_window(tmp_path: Path, monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < windows_bytes / 3, (peak, windows_bytes)
+
+
+def test_error_figures_by_chunk_are_the_direct_means_without_a_float64_copy(monkeypatch):
+    """The error block (model, baselines, linear map) sums a chunk of windows at a time: the
+    same figures as the direct means, and never a float64 array of every window's errors."""
+    monkeypatch.setattr(series, "WINDOW_CHUNK", 100)
+    rng = np.random.default_rng(1)
+    actual = rng.normal(size=(1050, 48, 3)).astype(np.float32)
+    forecast = (actual + rng.normal(0, 0.5, size=actual.shape)).astype(np.float32)
+    std = np.array([2.0, 0.5, 3.0])
+    tracemalloc.start()
+    try:
+        block = baselines.error_block(forecast, actual, np.zeros(3), std, ["a", "b", "c"])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < actual.size * 8 / 4, peak
+    err = forecast.astype(np.float64) - actual
+    orig = err * std
+    assert block["mse"] == pytest.approx(np.mean(err**2), rel=1e-5)
+    assert block["original_mae"] == pytest.approx(np.mean(np.abs(orig)), rel=1e-5)
+    np.testing.assert_allclose(block["per_step"]["mae"], np.mean(np.abs(err), axis=(0, 2)), 1e-5)
+    column = block["per_column"]["c"]
+    assert column["original_mse"] == pytest.approx(np.mean(orig[:, :, 2] ** 2), rel=1e-5)
+    np.testing.assert_allclose(column["per_step"]["mse"], np.mean(err[:, :, 2] ** 2, 0), 1e-5)
+    assert baselines.mean_squared_error(forecast, actual) == pytest.approx(np.mean(err**2))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ...data import series as series_data
 from .config import Config
 from .data import Prepared
 
@@ -133,11 +134,12 @@ def fit_linear(
 
 
 def apply_linear(x: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
-    out = [
-        np.concatenate([x[:, :, j], np.ones((len(x), 1))], axis=1) @ w
-        for j, w in enumerate(weights)
-    ]
-    return np.stack(out, axis=2)
+    """The per-target linear maps of :func:`fit_linear` on windows x -> [n, horizon, targets]
+    (float32, like the model's forecasts)."""
+    out = np.empty((len(x), weights[0].shape[1], len(weights)), np.float32)
+    for j, w in enumerate(weights):
+        out[:, :, j] = x[:, :, j] @ w[:-1] + w[-1]
+    return out
 
 
 def _r(value: float) -> float:
@@ -153,34 +155,53 @@ def error_block(
     and targets (scaled units, comparable across columns); ``per_column`` has each target's own
     figures and per-step curves in both units.
     """
-    err = forecast.astype(np.float64) - actual
-    orig = err * std[None, None, :]
+    # Every figure is a mean of the per-(step, target) means over windows: squared and absolute
+    # errors, scaled by the target's spread (squared) for original units.
+    sq, ab = _window_means(forecast, actual)
+    osq, oab = sq * std[None, :] ** 2, ab * std[None, :]
     block: dict[str, Any] = {
-        "mse": _r(np.mean(err**2)),
-        "mae": _r(np.mean(np.abs(err))),
-        "original_mse": _r(np.mean(orig**2)),
-        "original_mae": _r(np.mean(np.abs(orig))),
+        "mse": _r(sq.mean()),
+        "mae": _r(ab.mean()),
+        "original_mse": _r(osq.mean()),
+        "original_mae": _r(oab.mean()),
         "per_step": {
-            "mse": [_r(v) for v in np.mean(err**2, axis=(0, 2))],
-            "mae": [_r(v) for v in np.mean(np.abs(err), axis=(0, 2))],
+            "mse": [_r(v) for v in sq.mean(axis=1)],
+            "mae": [_r(v) for v in ab.mean(axis=1)],
         },
         "per_column": {},
     }
     for j, name in enumerate(names):
-        e, o = err[:, :, j], orig[:, :, j]
         block["per_column"][name] = {
-            "mse": _r(np.mean(e**2)),
-            "mae": _r(np.mean(np.abs(e))),
-            "original_mse": _r(np.mean(o**2)),
-            "original_mae": _r(np.mean(np.abs(o))),
+            "mse": _r(sq[:, j].mean()),
+            "mae": _r(ab[:, j].mean()),
+            "original_mse": _r(osq[:, j].mean()),
+            "original_mae": _r(oab[:, j].mean()),
             "per_step": {
-                "mse": [_r(v) for v in np.mean(e**2, axis=0)],
-                "mae": [_r(v) for v in np.mean(np.abs(e), axis=0)],
-                "original_mse": [_r(v) for v in np.mean(o**2, axis=0)],
-                "original_mae": [_r(v) for v in np.mean(np.abs(o), axis=0)],
+                "mse": [_r(v) for v in sq[:, j]],
+                "mae": [_r(v) for v in ab[:, j]],
+                "original_mse": [_r(v) for v in osq[:, j]],
+                "original_mae": [_r(v) for v in oab[:, j]],
             },
         }
     return block
+
+
+def _window_means(forecast: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean squared and mean absolute error over windows, per (step, target) [horizon, targets],
+    in float64, a chunk of windows at a time (no float64 copy of every window's errors)."""
+    sq, ab = np.zeros(actual.shape[1:]), np.zeros(actual.shape[1:])
+    for i in range(0, len(actual), series_data.WINDOW_CHUNK):
+        e = forecast[i : i + series_data.WINDOW_CHUNK].astype(np.float64)
+        e -= actual[i : i + series_data.WINDOW_CHUNK]
+        ab += np.abs(e).sum(axis=0)
+        sq += np.square(e, out=e).sum(axis=0)
+    n = max(len(actual), 1)
+    return sq / n, ab / n
+
+
+def mean_squared_error(forecast: np.ndarray, actual: np.ndarray) -> float:
+    """The mean of ``(forecast - actual) ** 2`` in float64, a chunk of windows at a time."""
+    return float(_window_means(forecast, actual)[0].mean())
 
 
 def baseline_forecasts(
@@ -232,12 +253,12 @@ def apply_shared_linear(
     model's normalized space (``norm``: "revin", "last" or "none"), then de-normalized."""
     from .model import window_shift_scale  # model imports this module
 
-    out = []
+    out = np.empty((len(x), kernel.shape[1], targets), np.float32)  # like the model's forecasts
     for j in range(targets):
         xj = x[:, :, j].astype(np.float64)
         shift, scale = window_shift_scale(xj, norm)
-        out.append(((xj - shift) / scale @ kernel + bias) * scale + shift)
-    return np.stack(out, axis=2)
+        out[:, :, j] = ((xj - shift) / scale @ kernel + bias) * scale + shift
+    return out
 
 
 NORMALIZATION_NAMES = {"revin": "RevIN", "last": "last value subtracted", "none": "scaled"}
@@ -253,13 +274,12 @@ def linear_part(config: Config, data: Prepared, test: tuple[np.ndarray, np.ndarr
     kernel, bias = fit_skip(data, norm)
     xv, yv = data.windows("validation")
     x, y = test
-    val = apply_shared_linear(xv, kernel, bias, k, norm)
-    pred = apply_shared_linear(x, kernel, bias, k, norm)
-    err = pred - y
+    val = mean_squared_error(apply_shared_linear(xv, kernel, bias, k, norm), yv)
+    sq, ab = _window_means(apply_shared_linear(x, kernel, bias, k, norm), y)
     return {
-        "mse": _r(np.mean(err**2)),
-        "mae": _r(np.mean(np.abs(err))),
-        "validation_mse": _r(np.mean((val - yv) ** 2)),
+        "mse": _r(sq.mean()),
+        "mae": _r(ab.mean()),
+        "validation_mse": _r(val),
         "normalization": norm,
     }
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..._lazy import keras
-from .baselines import NormalEquations, best_ridge
+from ...data import series as series_data
+from .baselines import NormalEquations, best_ridge, mean_squared_error
 from .config import Config
 from .data import Prepared, Spec
 
@@ -106,10 +107,13 @@ def _fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
 
 def blend_weight(rnn: np.ndarray, linear: np.ndarray, actual: np.ndarray) -> float:
     """The w in [0, 1] minimising the MSE of ``w * rnn + (1 - w) * linear`` (closed form)."""
-    d = (rnn - linear).astype(np.float64).ravel()
-    r = (actual - linear).astype(np.float64).ravel()
-    denom = float(d @ d)
-    return float(np.clip(d @ r / denom, 0.0, 1.0)) if denom > 0 else 1.0
+    dd = dr = 0.0
+    for i in range(0, len(actual), series_data.WINDOW_CHUNK):  # no float64 copy of them all
+        part = slice(i, i + series_data.WINDOW_CHUNK)
+        d = rnn[part].astype(np.float64) - linear[part]
+        dd += float(np.sum(d * d))
+        dr += float(np.sum(d * (actual[part] - linear[part])))
+    return float(np.clip(dr / dd, 0.0, 1.0)) if dd > 0 else 1.0
 
 
 def weighted_forecast(model, inputs, weight: float) -> np.ndarray:
@@ -157,7 +161,7 @@ def after_training(config: Config, data: Prepared, model, log) -> dict | None:
     rnn = weighted_forecast(model, x, 1.0)
 
     def mse(pred):
-        return float(f"{float(np.mean((pred - actual) ** 2)):.6g}")
+        return float(f"{mean_squared_error(pred, actual):.6g}")
 
     spaces = list(MAP_SPACES) if m.map_normalization == "auto" else [m.map_normalization]
     candidates = {}
