@@ -616,9 +616,16 @@ def window_arrays(
     return windows[:, :lookback, :], windows[:, lookback:, :n_targets]
 
 
-# Windows per chunk of :func:`window_chunks`: 2048 windows of 720 + 96 rows and 7 channels are
-# 46 MB in float32, where all of ETTh1's training windows at once are 180 MB.
+# Windows per chunk of :func:`window_chunks` and of the forecast task's error sums: at most
+# WINDOW_CHUNK, and at most CHUNK_VALUES values (16 MB in float64) however long the windows
+# (ETTh1 336 -> 720, 7 channels: 283 windows a chunk; all its training windows are 224 MB).
 WINDOW_CHUNK = 2048
+CHUNK_VALUES = 1 << 21
+
+
+def chunk_size(values_per_window: int) -> int:
+    """How many windows of ``values_per_window`` values one chunk takes."""
+    return max(1, min(WINDOW_CHUNK, CHUNK_VALUES // max(values_per_window, 1)))
 
 
 def window_chunks(
@@ -632,8 +639,8 @@ def window_chunks(
     """:func:`window_arrays` of ``starts`` in consecutive chunks of ``size`` windows, for
     NumPy fits that need one pass over the windows but not all of them at once (overlapping
     windows copied out of the series take ``lookback + horizon`` times its memory); ``size``
-    defaults to :data:`WINDOW_CHUNK`."""
-    size = size or WINDOW_CHUNK
+    defaults to :func:`chunk_size`."""
+    size = size or chunk_size((lookback + horizon) * values.shape[1])
     for first in range(0, len(starts), size):
         yield window_arrays(values, starts[first : first + size], lookback, horizon, n_targets)
 

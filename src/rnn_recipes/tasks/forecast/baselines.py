@@ -190,9 +190,10 @@ def _window_means(forecast: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray,
     """Mean squared and mean absolute error over windows, per (step, target) [horizon, targets],
     in float64, a chunk of windows at a time (no float64 copy of every window's errors)."""
     sq, ab = np.zeros(actual.shape[1:]), np.zeros(actual.shape[1:])
-    for i in range(0, len(actual), series_data.WINDOW_CHUNK):
-        e = forecast[i : i + series_data.WINDOW_CHUNK].astype(np.float64)
-        e -= actual[i : i + series_data.WINDOW_CHUNK]
+    step = series_data.chunk_size(int(np.prod(actual.shape[1:])))
+    for i in range(0, len(actual), step):
+        e = forecast[i : i + step].astype(np.float64)
+        e -= actual[i : i + step]
         ab += np.abs(e).sum(axis=0)
         sq += np.square(e, out=e).sum(axis=0)
     n = max(len(actual), 1)

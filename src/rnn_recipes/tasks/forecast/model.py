@@ -108,8 +108,9 @@ def _fit_skip(data: Prepared, norm: str) -> tuple[np.ndarray, np.ndarray]:
 def blend_weight(rnn: np.ndarray, linear: np.ndarray, actual: np.ndarray) -> float:
     """The w in [0, 1] minimising the MSE of ``w * rnn + (1 - w) * linear`` (closed form)."""
     dd = dr = 0.0
-    for i in range(0, len(actual), series_data.WINDOW_CHUNK):  # no float64 copy of them all
-        part = slice(i, i + series_data.WINDOW_CHUNK)
+    step = series_data.chunk_size(int(np.prod(actual.shape[1:])))
+    for i in range(0, len(actual), step):  # no float64 copy of them all
+        part = slice(i, i + step)
         d = rnn[part].astype(np.float64) - linear[part]
         dd += float(np.sum(d * d))
         dr += float(np.sum(d * (actual[part] - linear[part])))
