@@ -117,3 +117,37 @@ def test_unaugmented_batches_of_repeated_clips_are_the_listed_frames(manifests):
     x = np.concatenate([np.pad(b, ((0, 0), (0, 64 - b.shape[1]), (0, 0))) for b, _ in batches])
     for row, frames in zip(x, split.features):
         np.testing.assert_array_equal(row[: len(frames)], frames)
+
+
+@pytest.mark.parametrize("sets", [(), NO_AUGMENT])
+def test_batches_of_every_length_share_one_train_step_signature(manifests, sets):
+    """Memory over epochs: augmented batches have a new width almost every step, but the
+    pipelines declare the time axis unknown, so Keras traces the train step once for all of them
+    (a concrete function per width would grow with the epochs)."""
+    data = _prepared(manifests[1], *sets)
+    features = data.spec.feature_count
+    for name in ("train", "validation", "test"):
+        x_spec, y_spec = getattr(data, name).element_spec
+        assert x_spec.shape.as_list() == [None, None, features], name
+        assert y_spec.shape.as_list() == [None], name
+    widths = {x.shape[1] for x, _ in data.train}
+    assert len(widths) > 1  # the batches do differ in length
+
+
+def test_auto_streaming_counts_a_repeated_file_once(manifests):
+    """In memory a file listed k times is held once, so "auto" weighs the distinct files."""
+    once = sum(p.stat().st_size for p in (manifests[1].parent / "clips").glob("*.wav"))
+    threshold = 1.5 * once / 2**20  # above the distinct files, below the k listings
+    lines: list[str] = []
+    config = load_config(
+        "speech",
+        sets=[
+            *SPEECH_TINY[1::2],
+            "data.sample_rate=8000",
+            f"data.manifest={manifests[REPEATS]}",
+            f"data.stream_above_mb={threshold}",
+        ],
+    ).config
+    data = speech.make_datasets(config, log=lines.append)
+    assert any(line.startswith("in memory: ") for line in lines), lines
+    assert len(data.splits["train"].features) == data.train_examples

@@ -143,14 +143,15 @@ def make_datasets(config: Config, log=print) -> Prepared:
 def stream_decision(config: Config, loaded: Loaded) -> tuple[bool, str]:
     """Whether to stream, and the log line saying why ("" when ``data.stream = false``).
 
-    "auto" adds up the sizes of the data files (one ``stat`` each, nothing read).
+    "auto" adds up the sizes of the distinct data files (one ``stat`` each, nothing read): a
+    file listed k times is held once in memory (:func:`~.data.read_distinct`).
     """
     d = config.data
     if d.stream is True:
         return True, "streaming: data.stream = true"
     if d.stream is False:
         return False, ""
-    total = sum(os.stat(n).st_size for n in loaded.names) / 2**20
+    total = sum(os.stat(n).st_size for n in dict.fromkeys(loaded.names)) / 2**20
     size = f"{total / 1024:.1f} GB" if total >= 1024 else f"{total:.1f} MB"
     if total > d.stream_above_mb:
         return True, f"streaming: {size} of data files > data.stream_above_mb={d.stream_above_mb:g}"
