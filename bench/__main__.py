@@ -65,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         help="scaling only: how many times to replicate the training data (default 1 4 16; "
         "--quick: 1 2)",
     )
+    parser.add_argument(
+        "--scaling-tasks",
+        nargs="+",
+        choices=["sentiment", "speech"],
+        default=None,
+        help="scaling only: the tasks to run (default both); fewer than both is a partial "
+        "run, its results go to the scratch folder",
+    )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     parser.add_argument(
         "--reuse",
@@ -99,12 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     partial = (
         args.quick or args.epochs or args.speed_only or (args.folds is not None and args.folds < 10)
     )
+    # One scaling task alone would replace the other's rows in bench/results/scaling.json.
+    partial = partial or len(set(args.scaling_tasks or ["sentiment", "speech"])) < 2
     if partial and args.results_dir is None:
         args.results_dir = str(Path(tempfile.gettempdir()) / "rnn-bench-quick")
     results_dir = Path(args.results_dir).resolve() if args.results_dir else None
     if results_dir == common.RESULTS.resolve() and partial:
         print(
-            "Error: quick, epoch-capped or fold-capped results must not go to bench/results",
+            "Error: quick, epoch-capped, fold-capped or one-task scaling results must not go to "
+            "bench/results",
             file=sys.stderr,
         )
         return 2
@@ -126,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 result["quick"] = True
                 result.setdefault("notes", []).insert(
                     0,
-                    f"SMOKE RUN (--quick/--epochs {args.epochs}/--folds {args.folds}): not a "
-                    "benchmark figure",
+                    f"SMOKE RUN (--quick/--epochs {args.epochs}/--folds {args.folds}/"
+                    f"--scaling-tasks {args.scaling_tasks}): not a benchmark figure",
                 )
             result = common.without_machine_paths(result, args.work)
             path = common.write_result(task, result, results_dir)

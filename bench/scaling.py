@@ -18,6 +18,8 @@ Protocol (issue 15, "throughput that scales"):
   alone (the steady state: epoch 1 also traces the train step, a fixed cost that flatters larger
   k), the ratio of the training passes' CPU seconds divided by k (steadier than wall time on a
   shared machine), and the child's peak RSS.
+* Tasks. Both by default; ``--scaling-tasks speech`` (or ``sentiment``) runs one, with
+  ``--scales`` for one k: such a partial run writes to the scratch results folder only.
 * Memory over epochs. One 1x run per task for ``MEMORY_EPOCHS`` epochs (``--quick``: 2) whose
   resident memory is sampled every half second (``/proc/<pid>/status``) with the epoch its log is
   in (between Keras' ``Epoch N/M`` line and that epoch's summary line; loading, evaluation and
@@ -36,6 +38,11 @@ from bench import common
 from bench.sentiment import write_rt_polarity_split
 from bench.speech import fsdd_split, parse_name
 
+# The tasks scaled, in the order they run, and what their data is (``--scaling-tasks`` picks).
+TASKS = {
+    "sentiment": "rt-polarity fold 0, recipe defaults",
+    "speech": "FSDD official split, recipe defaults",
+}
 SCALES = [1, 4, 16]
 QUICK_SCALES = [1, 2]
 MEMORY_EPOCHS = 6
@@ -213,7 +220,8 @@ def _measure(cmd: list[str], out: Path, log: Path, sample: float = 0) -> dict[st
 
 
 def run(args) -> dict[str, Any]:
-    """Both tasks at every scale, then the memory-over-epochs run of each; see the module text."""
+    """Each task (``--scaling-tasks``, default both) at every scale, then its memory-over-epochs
+    run; see the module text."""
     quick = getattr(args, "quick", False)
     scales = getattr(args, "scales", None) or (QUICK_SCALES if quick else SCALES)
     memory_epochs = 2 if quick else MEMORY_EPOCHS
@@ -221,10 +229,16 @@ def run(args) -> dict[str, Any]:
     root = Path(args.data_root)
     work = Path(args.work) / "scaling"
     work.mkdir(parents=True, exist_ok=True)
-    sentiment = replicate_sentiment(
-        root / "sentiment" / "rt-polarity", work / "sentiment-data", scales
-    )
-    speech = replicate_speech(root / "speech" / "fsdd" / "recordings", work / "speech-data", scales)
+    which = getattr(args, "scaling_tasks", None) or list(TASKS)
+    # Only the data of the tasks asked for (``--scaling-tasks``) is replicated.
+    if "sentiment" in which:
+        sentiment = replicate_sentiment(
+            root / "sentiment" / "rt-polarity", work / "sentiment-data", scales
+        )
+    if "speech" in which:
+        speech = replicate_speech(
+            root / "speech" / "fsdd" / "recordings", work / "speech-data", scales
+        )
 
     def sentiment_cmd(k: int, n_epochs: int, out: Path) -> list[str]:
         data = {
@@ -251,10 +265,11 @@ def run(args) -> dict[str, Any]:
             str(common.RECIPES.relative_to(common.REPO) / "fsdd.toml"), data, n_epochs, seed, out
         )
 
-    tasks = {
-        "sentiment": (sentiment_cmd, sentiment["rows"], "rt-polarity fold 0, recipe defaults"),
-        "speech": (speech_cmd, speech["rows"], "FSDD official split, recipe defaults"),
-    }
+    tasks = {}
+    if "sentiment" in which:
+        tasks["sentiment"] = (sentiment_cmd, sentiment["rows"], TASKS["sentiment"])
+    if "speech" in which:
+        tasks["speech"] = (speech_cmd, speech["rows"], TASKS["speech"])
     commands, rss, results = [], [], {}
     for task, (make, rows, what) in tasks.items():
         runs = {}

@@ -789,3 +789,55 @@ def test_speed_only_is_a_forecast_option(capsys):
         main(["sentiment", "--speed-only"])
     assert err.value.code == 2
     assert "--speed-only runs the forecast speed rows" in capsys.readouterr().err
+
+
+def test_scaling_tasks_runs_only_the_tasks_asked_for(tmp_path: Path, monkeypatch):
+    """``--scaling-tasks speech``: only speech's data is replicated and only speech runs (no
+    training here: the measurement is faked)."""
+    import argparse
+
+    from bench import scaling
+
+    rec = tmp_path / "data" / "speech" / "fsdd" / "recordings"
+    rec.mkdir(parents=True)
+    for d in (0, 7):
+        for i in range(50):
+            (rec / f"{d}_george_{i}.wav").write_bytes(b"")
+    commands: list[list[str]] = []
+
+    def fake(cmd, out, log, sample=0):
+        commands.append(cmd)
+        return {
+            "train_seconds": 10.0,
+            "epoch_seconds": [5.0, 5.0],
+            "train_cpu_seconds": 15.0,
+            "examples_per_s": 100.0,
+            "examples_per_s_last_epoch": 100.0,
+            "peak_rss_mb": 900.0,
+            "wall_seconds": 12.0,
+            "rss_samples": [[0.5, 1, 800.0], [1.0, 2, 810.0]] if sample else None,
+        }
+
+    monkeypatch.setattr(scaling, "_measure", fake)
+    args = argparse.Namespace(
+        data_root=str(tmp_path / "data"),  # no rt-polarity: replicating sentiment would fail
+        work=str(tmp_path / "work"),
+        scales=[2],
+        quick=False,
+        speed_epochs=2,
+        seeds=[1],
+        scaling_tasks=["speech"],
+    )
+    result = scaling.run(args)
+    assert list(result["scaling"]["tasks"]) == ["speech"]
+    assert len(commands) == 2  # the 2x run and the memory run
+    assert all("recipes/fsdd.toml" in " ".join(map(str, c)) for c in commands)
+    assert not (tmp_path / "work" / "scaling" / "sentiment-data").exists()
+
+
+def test_one_scaling_task_is_a_partial_run_kept_out_of_bench_results(capsys):
+    from bench.__main__ import main
+
+    code = main(["scaling", "--scaling-tasks", "speech", "--results-dir", str(common.RESULTS)])
+    assert code == 2
+    assert "must not go to bench/results" in capsys.readouterr().err

@@ -61,7 +61,7 @@ class DataConfig:
     test_split: float = 0.1  # fraction held out for the final test (when no other rule applies)
     # true: clips are read and their features computed inside tf.data, never all in memory
     # (only the file list is); false: every clip read into memory first; "auto": stream when the
-    # data files together are larger than stream_above_mb.
+    # distinct data files together are larger than stream_above_mb (a repeated file counts once).
     stream: Literal["auto"] | bool = "auto"
     stream_above_mb: float = 1024.0  # "auto" streams above this many MB of data files
     # Examples (frame sequences) held for shuffling when streaming: memory is bounded by this,

@@ -122,8 +122,35 @@ def read_files(config: Config, paths: list[Path], kind: str, log=print) -> list[
 def load_files(config: Config, log) -> Loaded:
     """Every clip of the files the config names, read into memory."""
     loaded = list_files(config)
-    loaded.arrays = read_files(config, [Path(n) for n in loaded.names], loaded.kind, log)
+    loaded.arrays = read_distinct(config, loaded, log)
     return loaded
+
+
+def read_distinct(config: Config, loaded: Loaded, log=print) -> list[np.ndarray]:
+    """The arrays of ``loaded.names``, each distinct file read once.
+
+    A file listed k times (a manifest that repeats clips to weight them, or the scaling
+    benchmark's replicated training set) becomes k references to one array, so memory grows with
+    the distinct files, not with the listing. The pipeline finds the repeats again by identity
+    (:func:`distinct`) and computes each one's features once.
+    """
+    first: dict[str, int] = {}
+    which = [first.setdefault(name, len(first)) for name in loaded.names]
+    arrays = read_files(config, [Path(n) for n in first], loaded.kind, log)
+    return [arrays[j] for j in which]
+
+
+def distinct(arrays: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct arrays of ``arrays`` (by identity, in order of first use) and each item's
+    index among them; a list without repeats comes back as it is, with indices 0..n-1."""
+    first: dict[int, int] = {}
+    which = np.array([first.setdefault(id(a), len(first)) for a in arrays], dtype=np.int64)
+    if len(first) == len(arrays):
+        return list(arrays), which
+    unique: list[np.ndarray] = [None] * len(first)  # type: ignore[list-item]
+    for a, j in zip(arrays, which):
+        unique[j] = a
+    return unique, which
 
 
 def list_files(config: Config) -> Loaded:

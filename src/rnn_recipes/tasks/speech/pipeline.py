@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from ...data.batching import bucketed_training, histogram_bounds
 from .. import base, classification
 from .augment import augment_clip
 from .config import Config, augmenting, frame_samples, utterance_norm
-from .data import Loaded, assign_splits, list_files, load_tfds, read_files
+from .data import Loaded, assign_splits, distinct, list_files, load_tfds, read_distinct
 
 
 @dataclass
@@ -99,13 +98,23 @@ def compute_features(layer, waves: list[np.ndarray], batch: int = 128) -> list[n
     return out
 
 
+def concatenated(arrays: list[np.ndarray]):
+    """The distinct arrays of ``arrays`` end to end as one tensor, and each item's ``[start,
+    end)`` rows in it: an array listed k times is held once (``data.read_distinct``), and a
+    pipeline slices its items out instead of keeping (or caching) a copy of each."""
+    unique, which = distinct(arrays)
+    ends = np.cumsum([len(a) for a in unique], dtype=np.int64)
+    starts = ends - [len(a) for a in unique]
+    joined = tf.constant(np.concatenate(unique).astype(np.float32, copy=False))
+    return joined, np.stack([starts[which], ends[which]], axis=1)
+
+
 def _frames_dataset(split: Split):
-    lengths = [len(f) for f in split.features]
-    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(split.features), lengths)
-    ds = tf.data.Dataset.from_tensor_slices((ragged, split.labels))
+    """(frames, label) of every example of ``split``, in order, sliced out of one tensor."""
+    frames, spans = concatenated(split.features)
+    ds = tf.data.Dataset.from_tensor_slices((spans, split.labels))
     return ds.map(
-        lambda x, y: (x.to_tensor() if isinstance(x, tf.RaggedTensor) else x, y),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        lambda span, y: (frames[span[0] : span[1]], y), num_parallel_calls=tf.data.AUTOTUNE
     )
 
 
@@ -127,21 +136,22 @@ def make_datasets(config: Config, log=print) -> Prepared:
             from . import stream
 
             return stream.make_datasets(config, loaded, log)
-        loaded.arrays = read_files(config, [Path(n) for n in loaded.names], loaded.kind, log)
+        loaded.arrays = read_distinct(config, loaded, log)
     return _in_memory(config, loaded, log)
 
 
 def stream_decision(config: Config, loaded: Loaded) -> tuple[bool, str]:
     """Whether to stream, and the log line saying why ("" when ``data.stream = false``).
 
-    "auto" adds up the sizes of the data files (one ``stat`` each, nothing read).
+    "auto" adds up the sizes of the distinct data files (one ``stat`` each, nothing read): a
+    file listed k times is held once in memory (:func:`~.data.read_distinct`).
     """
     d = config.data
     if d.stream is True:
         return True, "streaming: data.stream = true"
     if d.stream is False:
         return False, ""
-    total = sum(os.stat(n).st_size for n in loaded.names) / 2**20
+    total = sum(os.stat(n).st_size for n in dict.fromkeys(loaded.names)) / 2**20
     size = f"{total / 1024:.1f} GB" if total >= 1024 else f"{total:.1f} MB"
     if total > d.stream_above_mb:
         return True, f"streaming: {size} of data files > data.stream_above_mb={d.stream_above_mb:g}"
@@ -233,12 +243,16 @@ def log_augment(config: Config, log) -> None:
 
 
 def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
-    """Every clip in memory: frames computed once, training batches from the cache."""
+    """Every distinct clip in memory once: frames computed once, batches sliced out of them."""
     t = config.train
     parts, class_names = split_classes(config, loaded, log)
     if loaded.kind == "wav":
         layer = feature_layer(config)
-        features = compute_features(layer, loaded.arrays)
+        # A clip listed k times is one array (read_distinct): its frames are computed once and
+        # shared by the k examples.
+        unique, which = distinct(loaded.arrays)
+        unique_features = compute_features(layer, unique)
+        features = [unique_features[j] for j in which]
         what = f"{config.features.kind.replace('_', '-')} ({layer.features} per frame)"
     else:
         features = loaded.arrays
@@ -247,15 +261,10 @@ def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
 
     # Statistics of what the Normalization layer will see: training frames after the
     # per-clip step (never validation or test frames, never augmented ones).
-    norm = utterance_norm(config)
-    train_features = splits["train"].features
-    if norm != "none":
-        from .layers import utterance_normalize
-
-        train_features = [utterance_normalize(f, norm == "mean_var") for f in train_features]
-    frames = np.concatenate(train_features)
-    mean, variance = frames.mean(axis=0), frames.var(axis=0)
-    log(f"Features: {what}; normalization adapted on {len(frames):,} training frames")
+    mean, variance, frame_count = training_statistics(
+        splits["train"].features, utterance_norm(config)
+    )
+    log(f"Features: {what}; normalization adapted on {frame_count:,} training frames")
 
     lengths = np.array([len(f) for f in splits["train"].features])
     augment = augment_note(config, loaded.kind, log)
@@ -269,7 +278,7 @@ def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
         # costs the RNN as much as a real one. Only the batches change, never the model.
         train_frames = _frames_dataset(splits["train"])
         train = bucketed_training(
-            train_frames.cache(),
+            train_frames,
             lengths,
             t.batch_size,
             t.seed,
@@ -278,10 +287,7 @@ def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
 
     def eval_ds(split: Split):
         return (
-            _frames_dataset(split)
-            .cache()
-            .padded_batch(max(t.batch_size, 128))
-            .prefetch(tf.data.AUTOTUNE)
+            _frames_dataset(split).padded_batch(max(t.batch_size, 128)).prefetch(tf.data.AUTOTUNE)
         )
 
     first = parts["test"][0]
@@ -291,7 +297,7 @@ def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
         test=eval_ds(splits["test"]),
         counts=counts,
         train_examples=len(splits["train"].labels),
-        spec=Spec(class_names, loaded.kind, int(frames.shape[1]), mean, variance),
+        spec=Spec(class_names, loaded.kind, int(mean.shape[0]), mean, variance),
         class_names=class_names,
         kind=loaded.kind,
         splits=splits,
@@ -299,6 +305,27 @@ def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
         protocol=protocol,
         augmented=augment,
     )
+
+
+def training_statistics(
+    features: list[np.ndarray], norm: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean and variance per feature of the training frames after the per-clip step ``norm``,
+    and the frame count; a clip listed k times (the same array k times) counts k times but is
+    normalized and held once."""
+    unique, which = distinct(features)
+    if norm != "none":
+        from .layers import utterance_normalize
+
+        unique = [utterance_normalize(f, norm == "mean_var") for f in unique]
+    frames = np.concatenate(unique)
+    if len(unique) == len(features):
+        return frames.mean(axis=0), frames.var(axis=0), len(frames)
+    repeats = np.bincount(which, minlength=len(unique))
+    weights = np.repeat(repeats, [len(f) for f in unique])
+    mean = np.average(frames, axis=0, weights=weights)
+    variance = np.average(np.square(frames - mean), axis=0, weights=weights)
+    return mean.astype(np.float32), variance.astype(np.float32), int(weights.sum())
 
 
 def split_protocol(train: Split, other: Split) -> str:
@@ -333,7 +360,8 @@ def augmented_training(
     Args:
         config: the run's settings (``augment.*``, ``train.seed``, ``train.batch_size``).
         layer: the waveform -> frames layer the exported model starts with.
-        waves: the training clips at the model's rate, or (streaming) their file paths.
+        waves: the training clips at the model's rate (a clip listed k times may be one array
+            k times: it is held once), or (streaming) their file paths.
         labels: their class indices.
         frame_lengths: their frame counts, for the bucket boundaries.
         read: when ``waves`` are paths, the tf.data function path -> waveform; each clip is
@@ -344,10 +372,15 @@ def augmented_training(
     bounds = [b * step + length for b in frame_bounds(frame_lengths)]  # in samples
     index = np.arange(len(waves), dtype=np.int64)
     if read is None:
-        ragged = tf.RaggedTensor.from_row_lengths(
-            np.concatenate(waves).astype(np.float32), [len(w) for w in waves]
-        )
-        clips = tf.data.Dataset.from_tensor_slices((ragged, labels, index)).cache()
+        # The distinct clips once, end to end, and per example where its clip starts and ends:
+        # a clip listed k times is held once (not k times, nor again in a cache); an epoch
+        # shuffles these small rows in the same seeded order as the streaming path's paths.
+        samples, spans = concatenated(waves)
+        clips = tf.data.Dataset.from_tensor_slices((spans, labels, index))
+
+        def read(span):
+            return samples[span[0] : span[1]]
+
     else:
         # Only the paths are shuffled (in full: they are small), in the same seeded order as
         # the clips of the in-memory path.
@@ -362,10 +395,7 @@ def augmented_training(
 
     def augment(numbered, draw):
         position, (wave, label, i) = numbered
-        if read is not None:
-            wave = read(wave)
-        elif isinstance(wave, tf.RaggedTensor):
-            wave = wave.to_tensor()
+        wave = read(wave)
         key = tf.stack([draw, i * n + position])
         return augment_clip(wave, key, settings), label
 
