@@ -101,3 +101,21 @@ def test_using_the_library_leaves_stderr_alone():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "True", proc.stderr[-2000:]
+
+
+def test_cell_gates_reads_the_layout_the_forecast_decoder_writes_out():
+    """GRU: kernel [in, 3u] and the bias split into input and recurrent halves; LSTM: one
+    bias [4u]; a GRU without reset_after keeps one bias, which the decoder cannot use."""
+    gru = keras.layers.GRUCell(4)
+    gru.build((None, 3))
+    kernel, recurrent, bias, recurrent_bias = compat.cell_gates(gru)
+    assert kernel.shape == (3, 12) and recurrent.shape == (4, 12)
+    assert bias.shape == (12,) and recurrent_bias.shape == (12,)
+    lstm = keras.layers.LSTMCell(4)
+    lstm.build((None, 3))
+    _, _, bias, recurrent_bias = compat.cell_gates(lstm)
+    assert bias.shape == (16,) and recurrent_bias is None
+    old = keras.layers.GRUCell(4, reset_after=False)
+    old.build((None, 3))
+    with pytest.raises(ValueError, match="reset_after"):
+        compat.cell_gates(old)

@@ -84,6 +84,27 @@ def compiled_metrics(model):
     return getattr(model, "_compile_metrics", None)
 
 
+def cell_gates(cell) -> tuple[Any, Any, Any, Any]:
+    """A GRU or LSTM cell's weights as the math of one step uses them: (kernel, recurrent
+    kernel, input bias, recurrent bias or None), gates in Keras' storage order (GRU z, r, h;
+    LSTM i, f, c, o).
+
+    The order of the gates inside the kernels and the GRU's bias of shape [2, 3 * units]
+    (``reset_after=True``, the default: input and recurrent biases) are how
+    ``keras.layers.GRUCell``/``LSTMCell`` store them, not a documented interface; the forecast
+    task's decoder writes the first step out with them (``tasks/forecast/layers.py``,
+    ``_first_step``). Keras 3.8-3.15; ``tests/tasks/test_forecast.py`` compares that step with
+    the RNN layer's own and fails if the layout changes.
+    """
+    if not cell.use_bias:
+        raise ValueError("the cell has no bias: the recipes' cells always have one")
+    if hasattr(cell, "reset_after"):  # GRU
+        if not cell.reset_after:
+            raise ValueError("a GRU cell with reset_after=False keeps one bias: not supported")
+        return cell.kernel, cell.recurrent_kernel, cell.bias[0], cell.bias[1]
+    return cell.kernel, cell.recurrent_kernel, cell.bias, None
+
+
 @contextlib.contextmanager
 def cudnn_off(model) -> Iterator[None]:
     """Turn off cuDNN on every LSTM/GRU inside ``model`` for a while (restored afterwards).

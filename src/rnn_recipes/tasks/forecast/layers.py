@@ -18,6 +18,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ... import compat
+
 
 @keras.saving.register_keras_serializable(package="rnn_recipes")
 class SegRNN(keras.layers.Layer):
@@ -264,26 +266,27 @@ def _first_step(cell, query, state):
     """One step of a GRU (``reset_after``, Keras' default) or LSTM cell for every (window,
     channel, segment) from query [c, m, units] and state [h] or [h, c] (each [b*c, units]).
 
-    The cell's own math (``GRUCell`` / ``LSTMCell``, implementation 2; gate order z, r, h and
-    i, f, c, o as Keras stores its kernels) on broadcast shapes [b, c, m, units]: the query's
+    The cell's own math (``GRUCell`` / ``LSTMCell``, implementation 2; the weights' layout from
+    :func:`rnn_recipes.compat.cell_gates`) on broadcast shapes [b, c, m, units]: the query's
     projection is the same for every window and the state's for every segment.
     tests/tasks/test_forecast.py checks it against the RNN layer called on the repeated rows.
     """
     c, m, units = query.shape
-    x = ops.matmul(ops.reshape(query, (c * m, units)), cell.kernel)
+    kernel, recurrent_kernel, bias, recurrent_bias = compat.cell_gates(cell)
+    x = ops.matmul(ops.reshape(query, (c * m, units)), kernel)
     h = state[0]
-    inner = ops.matmul(h, cell.recurrent_kernel)
+    inner = ops.matmul(h, recurrent_kernel)
     act, gate = cell.activation, cell.recurrent_activation
     prev = ops.reshape(h, (-1, c, 1, units))
-    if len(state) == 1:  # GRU: bias [2, 3u] = input and recurrent biases
-        x = ops.reshape(x + cell.bias[0], (1, c, m, 3 * units))
-        inner = ops.reshape(inner + cell.bias[1], (-1, c, 1, 3 * units))
+    if len(state) == 1:  # GRU: input and recurrent biases
+        x = ops.reshape(x + bias, (1, c, m, 3 * units))
+        inner = ops.reshape(inner + recurrent_bias, (-1, c, 1, 3 * units))
         z = gate(x[..., :units] + inner[..., :units])
         r = gate(x[..., units : 2 * units] + inner[..., units : 2 * units])
         candidate = act(x[..., 2 * units :] + r * inner[..., 2 * units :])
         new = z * prev + (1.0 - z) * candidate
     else:  # LSTM: one bias [4u]
-        x = ops.reshape(x + cell.bias, (1, c, m, 4 * units))
+        x = ops.reshape(x + bias, (1, c, m, 4 * units))
         zs = x + ops.reshape(inner, (-1, c, 1, 4 * units))
         i, f = gate(zs[..., :units]), gate(zs[..., units : 2 * units])
         carry = f * ops.reshape(state[1], (-1, c, 1, units)) + i * act(
