@@ -180,18 +180,10 @@ def test_decoder_step_written_out_matches_the_rnn_layer(cell: str):
     import tensorflow as tf
     from keras import ops
 
+    # The decoder as it was (the RNN layer on [rows, 1, units]): the very class the speed A/B of
+    # bench/findings/speed measured against, so the equivalence shown here is the one it relies on.
+    from bench.findings.speed.forecast_decoder import LayerDecoder
     from rnn_recipes.tasks.forecast.layers import SegRNN
-
-    class LayerDecoder(SegRNN):  # the decoder as it was: the RNN layer on [rows, 1, units]
-        def _decode(self, query, states, training):
-            m, u = self.n_out, self.units
-            batch = ops.shape(states[0][0])[0] // self.channels
-            rows = ops.broadcast_to(query[None], (batch, self.channels, m, u))
-            out = ops.reshape(rows, (-1, 1, u))
-            for rnn, state in zip(self.rnns, states):
-                init = [ops.reshape(ops.repeat(s[:, None], m, axis=1), (-1, u)) for s in state]
-                out, *_ = rnn(out, initial_state=init, training=training)
-            return out[:, 0]
 
     sizes = dict(lookback=20, horizon=7, channels=3, targets=2, cell=cell, units=8, layers=2)
     sizes |= dict(segment_length=6, dropout=0.5, revin=False, subtract_last=True)
