@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1337, 1338, 1339])
     parser.add_argument("--speed-epochs", type=int, default=2)
     parser.add_argument(
+        "--speed-rounds",
+        type=int,
+        default=common.SPEED_ROUNDS,
+        help=f"recipe/reference speed pairs per task, run alternately; each side's figure is "
+        f"its median (default {common.SPEED_ROUNDS}; --quick: 1)",
+    )
+    parser.add_argument(
         "--epochs", type=int, default=None, help="cap training epochs (default: the recipe's)"
     )
     parser.add_argument(
@@ -102,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds = args.seeds[:1]
         args.epochs = args.epochs or 2
         args.speed_epochs = 1
+        args.speed_rounds = 1
         args.folds = 1
+    if args.speed_rounds < 1:
+        parser.error("--speed-rounds takes 1 or more pairs, e.g. --speed-rounds 3")
     # Fewer than rt-polarity's 10 folds is not the published protocol: scratch results only.
     partial = (
         args.quick or args.epochs or args.speed_only or (args.folds is not None and args.folds < 10)
@@ -130,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         args.work = args.work or tmp
         written = 0
         for task in TASKS if args.task == "all" else [args.task]:
+            common.CHILD_LOAD.clear()  # each task's load section counts its own runs only
             result = importlib.import_module(f"bench.{task}").run(args)
             if not result:  # a partial protocol (--protocol loso, --speed-only): printed only
                 continue

@@ -349,9 +349,64 @@ def timed_fit(model, train: tuple, validation: tuple, epochs: int, batch_size: i
     return epochs * len(train[0]) / train_seconds
 
 
+# Speed pairs per task (``python -m bench --speed-rounds``): one recipe/reference pair can be off
+# by 2x on this machine (an epoch that runs on one core instead of two, on either side), so each
+# speed row is the median of several pairs, run alternately.
+SPEED_ROUNDS = 3
+
+
+def speed_pairs(
+    task: str,
+    command: Any,
+    rounds: int,
+    epochs: int,
+    seed: int,
+    data_root: Path,
+    work: Path,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The recipe's speed run and the task's strong reference, alternately, ``rounds`` times.
+
+    Args:
+        task: "sentiment", "speech" or "forecast" (``python -m bench.references TASK``).
+        command: ``command(out)``: the recipe's ``rnn-recipes run`` command writing to ``out``.
+        rounds, epochs, seed: pairs, epochs of each run, the seed of both sides.
+        data_root: the shared data folder (the reference's ``--data-root``).
+        work: the task's scratch folder; round k writes ``speed-k/`` and ``speed-k.log``.
+
+    Returns:
+        (each round's metrics.json, each round's reference result, each round's measured
+        child run), in round order.
+    """
+    from bench import profile_speed
+
+    metrics, strong, measured = [], [], []
+    for k in range(1, rounds + 1):
+        out = work / f"speed-{k}"
+        # Timed against the reference of this invocation: never reused.
+        measured.append(run_child(command(out), work / f"speed-{k}.log", reuse=False))
+        metrics.append(json.loads((out / "metrics.json").read_text()))
+        strong.append(profile_speed.reference_run(task, epochs, seed, "mask", data_root))
+        recipe_last = _last_epoch(metrics[-1]["train"])
+        print(
+            f"{task} speed pair {k}/{rounds}: recipe {recipe_last:.0f} ex/s, reference "
+            f"{strong[-1]['examples_per_s']:.0f} ex/s (last epoch, "
+            f"{recipe_last / strong[-1]['examples_per_s']:.2f}x)",
+            flush=True,
+        )
+    return metrics, strong, measured
+
+
+def _last_epoch(train: dict[str, Any]) -> float:
+    return train.get("examples_per_second_last_epoch") or train["examples_per_second"]
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def strong_speed_row(
-    metrics: dict[str, Any],
-    strong: dict[str, Any],
+    metrics: dict[str, Any] | list[dict[str, Any]],
+    strong: dict[str, Any] | list[dict[str, Any]],
     keras_io: dict[str, Any],
     epochs: int,
     *,
@@ -364,10 +419,13 @@ def strong_speed_row(
     Both sides run the benchmark's REF_ARCH in the same invocation for ``epochs`` epochs (the
     last one is the steady state; epoch 1 also traces); the all-epochs figures and the naive
     keras-io style reference (padded to a global maximum) come along as labelled extra rows.
+    With several alternating pairs (:func:`speed_pairs`) each side's figure is its median over
+    the pairs, and ``pairs`` keeps every pair with its own ratio.
 
     Args:
-        metrics: the recipe's speed run's metrics.json.
-        strong: ``profile_speed.reference_run(task, ..., "mask")``'s result (same invocation).
+        metrics: the recipe's speed runs' metrics.json (one per pair; a dict for one pair).
+        strong: ``profile_speed.reference_run(task, ..., "mask")``'s results (same invocation),
+            paired with ``metrics``.
         keras_io: the task's keras-io style ``reference()`` result (all epochs, validation
             removed).
         epochs: epochs of both runs.
@@ -376,30 +434,59 @@ def strong_speed_row(
         recipe_batching: how the recipe batches, when its metrics.json does not say
             (``batching.mode``).
     """
-    train = metrics["train"]
-    recipe_last = train.get("examples_per_second_last_epoch") or train["examples_per_second"]
+    runs = metrics if isinstance(metrics, list) else [metrics]
+    refs = strong if isinstance(strong, list) else [strong]
+    if len(runs) != len(refs) or not runs:
+        raise ValueError(f"speed pairs: {len(runs)} recipe runs against {len(refs)} references")
+    trains = [m["train"] for m in runs]
+    recipe_last = _median([_last_epoch(t) for t in trains])
+    recipe_all = _median([t["examples_per_second"] for t in trains])
+    ref_last = _median([r["examples_per_s"] for r in refs])
+    ref_all = _median([r["examples_per_s_all_epochs"] for r in refs])
+    pairs = [
+        {
+            "recipe_examples_per_s": _last_epoch(t),
+            "reference_examples_per_s": r["examples_per_s"],
+            "ratio": _last_epoch(t) / r["examples_per_s"],
+            "epoch_seconds": {"recipe": t.get("epoch_seconds"), "reference": r["epoch_seconds"]},
+        }
+        for t, r in zip(trains, refs)
+    ]
+    ratios = sorted(p["ratio"] for p in pairs)
     return {
         "recipe_examples_per_s": recipe_last,
-        "reference_examples_per_s": strong["examples_per_s"],
+        "reference_examples_per_s": ref_last,
         "reference": reference,
-        "recipe_batching": metrics.get("batching", {}).get("mode") or recipe_batching,
+        "recipe_batching": runs[0].get("batching", {}).get("mode") or recipe_batching,
+        "pairs": pairs,
+        "pair_ratio_median": _median(ratios),
+        "pair_ratio_range": [ratios[0], ratios[-1]],
         "all_epochs": {
-            "recipe_examples_per_s": train["examples_per_second"],
-            "reference_examples_per_s": strong["examples_per_s_all_epochs"],
-            "ratio": train["examples_per_second"] / strong["examples_per_s_all_epochs"],
+            "recipe_examples_per_s": recipe_all,
+            "reference_examples_per_s": ref_all,
+            "ratio": recipe_all / ref_all,
         },
         "epoch_seconds": {
-            "recipe": train.get("epoch_seconds"),
-            "reference": strong["epoch_seconds"],
+            "recipe": trains[-1].get("epoch_seconds"),
+            "reference": refs[-1]["epoch_seconds"],
         },
         "keras_io_reference": {
             "examples_per_s_all_epochs": keras_io["examples_per_s"],
             "how": keras_io_how,
-            "ratio_all_epochs": train["examples_per_second"] / keras_io["examples_per_s"],
+            "ratio_all_epochs": recipe_all / keras_io["examples_per_s"],
         },
         "load_average": list(os.getloadavg()),
         "epochs_measured": epochs,
     }
+
+
+def pairs_part(row: dict[str, Any]) -> str:
+    """The note on a speed row of several pairs: its count and the range of pair ratios."""
+    pairs = row.get("pairs") or []
+    if len(pairs) < 2:
+        return ""
+    lo, hi = row["pair_ratio_range"]
+    return f", median of {len(pairs)} alternating pairs (pair ratios {lo:.2f}-{hi:.2f})"
 
 
 def speed_line(task: str, row: dict[str, Any]) -> str:
@@ -408,7 +495,7 @@ def speed_line(task: str, row: dict[str, Any]) -> str:
     every, naive = row["all_epochs"], row["keras_io_reference"]
     return (
         f"{task} speed (last epoch): recipe {recipe:.0f} ex/s, strong reference {ref:.0f} ex/s "
-        f"({recipe / ref:.2f}x); all epochs {every['recipe_examples_per_s']:.0f} vs "
+        f"({recipe / ref:.2f}x{pairs_part(row)}); all epochs {every['recipe_examples_per_s']:.0f} vs "
         f"{every['reference_examples_per_s']:.0f} ex/s ({every['ratio']:.2f}x); keras-io "
         f"reference {naive['examples_per_s_all_epochs']:.0f} ex/s (all epochs)"
     )
@@ -619,7 +706,8 @@ def write_markdown(results_dir: Path | None = None) -> Path:
             load = s.get("load_average")
             at = f" (load average {', '.join(f'{x:.1f}' for x in load)})" if load else ""
             how = f"the recipe ({s['recipe_batching']}) " if s.get("recipe_batching") else ""
-            details.append(f"Speed: {how}against {s['reference']}{at}.\n")
+            spread = pairs_part(s) or ", one recipe/reference pair"
+            details.append(f"Speed: {how}against {s['reference']}{at}{spread}.\n")
         if r.get("notes"):
             details.extend(f"- {n}" for n in r["notes"])
             details.append("")

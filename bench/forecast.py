@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -201,33 +202,45 @@ def reference(
 def speed_row(args, ett: Path, recipe_file: str, work: Path) -> dict[str, Any]:
     """The speed rows, in one invocation: the recipe (``rnn-recipes run`` with :data:`SPEED`,
     ``--speed-epochs`` epochs, early stopping off) and the matched reference
-    (``python -m bench.references forecast``), each in a child process, then the keras-io style
-    reference in this one. Raises if the two models' trainable parameter counts differ.
+    (``python -m bench.references forecast``), each in a child process, alternately
+    ``--speed-rounds`` times (:func:`common.speed_pairs`), then the keras-io style reference in
+    this one. Raises if the two models' trainable parameter counts differ.
 
     Returns:
         :func:`common.strong_speed_row` plus the parameter counts, windows per CPU second of the
-        last epoch on both sides, the recipe's command and its peak RSS.
+        last epoch on both sides (medians over the pairs), the recipe's command and its peak RSS.
     """
-    from bench import profile_speed
 
-    out = work / "speed"
-    cmd = common.fixed_epochs_command(
-        recipe_file, SPEED, args.speed_epochs, args.seeds[0], out, "--set", "train.verbose=epoch"
+    def speed_command(out: Path) -> list[str]:
+        return common.fixed_epochs_command(
+            recipe_file,
+            SPEED,
+            args.speed_epochs,
+            args.seeds[0],
+            out,
+            "--set",
+            "train.verbose=epoch",
+        )
+
+    runs, strong, measured = common.speed_pairs(
+        "forecast",
+        speed_command,
+        args.speed_rounds,
+        args.speed_epochs,
+        args.seeds[0],
+        Path(args.data_root),
+        work,
     )
-    measured = common.run_child(cmd, work / "speed.log", reuse=False)  # paired with the reference
-    metrics = json.loads((out / "metrics.json").read_text())
-    strong = profile_speed.reference_run(
-        "forecast", args.speed_epochs, args.seeds[0], "mask", Path(args.data_root)
-    )
+    metrics = runs[-1]
     params = {
         "recipe": metrics["train"]["trainable_parameters"],
-        "reference": strong["trainable_params"],
+        "reference": strong[-1]["trainable_params"],
     }
     if params["recipe"] != params["reference"]:
         raise RuntimeError(f"the speed reference is not the recipe's model: parameters {params}")
     naive = reference(ett, 96, args.speed_epochs, args.seeds[0])
     row = common.strong_speed_row(
-        metrics,
+        runs,
         strong,
         naive,
         args.speed_epochs,
@@ -236,22 +249,29 @@ def speed_row(args, ett: Path, recipe_file: str, work: Path) -> dict[str, Any]:
         recipe_batching=RECIPE_BATCHING,
     )
     windows = metrics["counts"]["train"]["windows"]
-    cpu = metrics["train"].get("epoch_cpu_seconds") or []
-    ref_cpu = strong.get("epoch_cpu_seconds") or []
+    cpus = [m["train"].get("epoch_cpu_seconds") or [] for m in runs]
+    ref_cpus = [r.get("epoch_cpu_seconds") or [] for r in strong]
+
+    def median_or_none(values: list[float]) -> float | None:
+        return round(statistics.median(values), 1) if values else None
+
     row["trainable_parameters"] = params
-    # Process CPU seconds of each epoch (all threads): steadier than wall time on a shared machine.
-    row["epoch_cpu_seconds"] = {"recipe": cpu, "reference": ref_cpu}
+    # Process CPU seconds of each epoch (all threads): steadier than wall time on a shared
+    # machine. Per pair, and the medians over the pairs.
+    row["epoch_cpu_seconds"] = {"recipe": cpus, "reference": ref_cpus}
     row["last_epoch_per_cpu_second"] = {
-        "recipe": round(windows / cpu[-1], 1) if cpu else None,
-        "reference": strong.get("examples_per_cpu_s"),
+        "recipe": median_or_none([windows / c[-1] for c in cpus if c]),
+        "reference": median_or_none(
+            [r["examples_per_cpu_s"] for r in strong if r.get("examples_per_cpu_s")]
+        ),
     }
     row["all_epochs_per_cpu_second"] = {
-        "recipe": round(len(cpu) * windows / sum(cpu), 1) if cpu else None,
-        "reference": round(len(ref_cpu) * windows / sum(ref_cpu), 1) if ref_cpu else None,
+        "recipe": median_or_none([len(c) * windows / sum(c) for c in cpus if c]),
+        "reference": median_or_none([len(c) * windows / sum(c) for c in ref_cpus if c]),
     }
-    row["reference_test_mse"] = strong["mse"]
-    row["command"] = common.command_line(cmd)
-    row["peak_rss_mb"] = measured["peak_rss_mb"]
+    row["reference_test_mse"] = strong[-1]["mse"]
+    row["command"] = common.command_line(speed_command(work / "speed-1"))
+    row["peak_rss_mb"] = max(m["peak_rss_mb"] for m in measured)
     return row
 
 
@@ -272,7 +292,8 @@ def speed_notes(row: dict[str, Any]) -> list[str]:
     )
     return [
         f"speed (headline, last of {row['epochs_measured']} epochs, training windows/s, ETTh1 M "
-        f"336->96): recipe {recipe:.0f} vs {ref:.0f} = {recipe / ref:.2f}x{cpu_part}; the "
+        f"336->96): recipe {recipe:.0f} vs {ref:.0f} = {recipe / ref:.2f}x"
+        f"{common.pairs_part(row)}{cpu_part}; the "
         f"recipe's defaults with {settings} ({row['recipe_batching']}) against "
         f"{row['reference']}; trainable parameters {row['trainable_parameters']['recipe']} on "
         "both sides",

@@ -220,21 +220,25 @@ def run(args) -> dict[str, Any]:
     rows = fold_rows(runs)
     values = rows["recipe"]["values"]
 
-    out = work / "speed"
-    cmd = common.fixed_epochs_command(
-        recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out, "--set", "train.verbose=epoch"
-    )
-    measured = common.run_child(cmd, work / "speed.log", reuse=False)  # paired with the reference
-    rss.append(measured["peak_rss_mb"])
-    speed_metrics = json.loads((out / "metrics.json").read_text())
-    commands.append(common.command_line(cmd))
-    # The strong reference (bench/references.py: 8 length buckets, ids computed once, mask),
-    # in a child process of this same invocation, timed the same way; and the keras-io one.
-    from bench import profile_speed
+    def speed_command(out: Path) -> list[str]:
+        return common.fixed_epochs_command(
+            recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out, "--set", "train.verbose=epoch"
+        )
 
-    strong = profile_speed.reference_run(
-        "sentiment", args.speed_epochs, args.seeds[0], "mask", Path(args.data_root)
+    # The recipe against the strong reference (bench/references.py: 8 length buckets, ids
+    # computed once, mask), each in a child process of this same invocation, timed the same
+    # way, alternately --speed-rounds times; then the keras-io one.
+    speed_metrics, strong, measured = common.speed_pairs(
+        "sentiment",
+        speed_command,
+        args.speed_rounds,
+        args.speed_epochs,
+        args.seeds[0],
+        Path(args.data_root),
+        work,
     )
+    rss += [m["peak_rss_mb"] for m in measured]
+    commands.append(common.command_line(speed_command(work / "speed-1")))
     ref = reference(train_csv, test_csv, args.speed_epochs, args.seeds[0])
     speed = common.strong_speed_row(
         speed_metrics, strong, ref, args.speed_epochs, reference=STRONG, keras_io_how=KERAS_IO

@@ -98,7 +98,8 @@ def speed_notes(speed: dict[str, Any]) -> list[str]:
     return [
         f"speed (headline, last of {speed['epochs_measured']} epochs): recipe "
         f"{speed['recipe_examples_per_s']:.0f} vs {speed['reference_examples_per_s']:.0f} ex/s = "
-        f"{speed['recipe_examples_per_s'] / speed['reference_examples_per_s']:.2f}x; the recipe "
+        f"{speed['recipe_examples_per_s'] / speed['reference_examples_per_s']:.2f}x"
+        f"{common.pairs_part(speed)}; the recipe "
         f"with the reference's architecture (REF_ARCH; {speed['recipe_batching']}) against "
         f"{speed['reference']}; both sides exclude feature extraction (computed once before fit) "
         "and validation passes",
@@ -375,19 +376,24 @@ def run(args) -> dict[str, Any]:
         commands.append(common.command_line(cmd))
         print(f"speech seed {seed}: accuracy {values[-1]:.4f} in {measured['seconds']:.0f} s")
 
-    out = work / "speed"
-    cmd = common.fixed_epochs_command(recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out)
-    measured = common.run_child([*cmd, *verbose], work / "speed.log", reuse=False)  # paired
-    rss.append(measured["peak_rss_mb"])
-    speed_metrics = json.loads((out / "metrics.json").read_text())
-    commands.append(common.command_line(cmd))
-    # The strong reference (bench/references.py: MFCCs computed once, 8 length buckets, mask) in
-    # a child process of this same invocation, timed the same way; and the keras-io style one.
-    from bench import profile_speed
+    def speed_command(out: Path) -> list[str]:
+        cmd = common.fixed_epochs_command(recipe, REF_ARCH, args.speed_epochs, args.seeds[0], out)
+        return [*cmd, *verbose]
 
-    strong = profile_speed.reference_run(
-        "speech", args.speed_epochs, args.seeds[0], "mask", Path(args.data_root)
+    # The recipe against the strong reference (bench/references.py: MFCCs computed once, 8
+    # length buckets, mask), each in a child process of this same invocation, timed the same
+    # way, alternately --speed-rounds times; then the keras-io style one.
+    speed_metrics, strong, measured = common.speed_pairs(
+        "speech",
+        speed_command,
+        args.speed_rounds,
+        args.speed_epochs,
+        args.seeds[0],
+        Path(args.data_root),
+        work,
     )
+    rss += [m["peak_rss_mb"] for m in measured]
+    commands.append(common.command_line(speed_command(work / "speed-1")))
     ref = reference(folder, args.speed_epochs, args.seeds[0])
     speed = common.strong_speed_row(
         speed_metrics,
@@ -398,7 +404,7 @@ def run(args) -> dict[str, Any]:
         keras_io_how=f"{KERAS_IO}: every clip's MFCCs pre-padded to {ref['max_frames']} frames",
         recipe_batching=RECIPE_BATCHING,
     )
-    speed["reference_accuracy"] = strong["accuracy"]
+    speed["reference_accuracy"] = strong[-1]["accuracy"]
     print(common.speed_line("speech", speed))
     notes_speed = speed_notes(speed)  # before the headline figures move to assemble's arguments
 
@@ -434,7 +440,7 @@ def run(args) -> dict[str, Any]:
             *loso_notes(loso, throughput, args.seeds[0]),
             f"keras-io style reference (MFCC via tf.signal padded to {ref['max_frames']} frames, "
             f"2xLSTM(64), {args.speed_epochs} epochs) test accuracy {ref['accuracy']:.4f}; "
-            f"strong reference {strong['accuracy']:.4f}",
+            f"strong reference {strong[-1]['accuracy']:.4f}",
             *notes_speed,
             f"latency: batch-1 clip of {len(clip)} samples ({len(clip) / SAMPLE_RATE:.2f} s); "
             "batch 256 repeats it",

@@ -515,8 +515,13 @@ def test_markdown_says_how_both_sides_of_the_speed_row_batch(tmp_path: Path):
     md = (tmp_path / "BENCHMARKS.md").read_text()
     assert (
         "Speed: the recipe (histogram buckets) against strong, 8 buckets, mask "
-        "(load average 7.5, 8.0, 6.0)." in md
+        "(load average 7.5, 8.0, 6.0), one recipe/reference pair." in md
     )
+    speed["pairs"] = [{"ratio": 0.9}, {"ratio": 1.1}, {"ratio": 1.3}]
+    speed["pair_ratio_range"] = [0.9, 1.3]
+    common.write_result("speech", _result(speed=speed), tmp_path)
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "6.0), median of 3 alternating pairs (pair ratios 0.90-1.30)." in md
 
 
 def test_results_name_no_machine_paths(tmp_path: Path):
@@ -702,18 +707,27 @@ def test_scales_below_one_are_a_usage_error(capsys):
     assert err[-1].endswith("--scales takes whole numbers of 1 or more, e.g. --scales 1 4 16")
 
 
-def _fake_speed_children(monkeypatch, ran: list, reference_params: int = 420784):
+def _fake_speed_children(
+    monkeypatch,
+    ran: list,
+    reference_params: int = 420784,
+    recipe_last: tuple[float, ...] = (500.0,),
+    reference_last: tuple[float, ...] = (400.0,),
+):
     """bench.forecast's speed children faked: the recipe run writes a metrics.json, the matched
-    reference and the keras-io one return figures. ``ran`` collects what was run."""
+    reference and the keras-io one return figures (the k-th recipe run and the k-th reference
+    their last epoch from ``recipe_last`` / ``reference_last``, cycling). ``ran`` collects what
+    was run."""
     from bench import forecast, profile_speed
 
     def run_child(cmd, log=None, **_):
+        k = sum(r[0] == "recipe" for r in ran)
         ran.append(("recipe", [str(c) for c in cmd]))
         out = Path(cmd[cmd.index("-o") + 1])
         out.mkdir(parents=True)
         train = {
             "examples_per_second": 300.0,
-            "examples_per_second_last_epoch": 500.0,
+            "examples_per_second_last_epoch": recipe_last[k % len(recipe_last)],
             "epoch_seconds": [30.0, 16.4],
             "epoch_cpu_seconds": [50.0, 27.4],
             "trainable_parameters": 420784,
@@ -723,9 +737,10 @@ def _fake_speed_children(monkeypatch, ran: list, reference_params: int = 420784)
         return {"seconds": 60.0, "peak_rss_mb": 900.0}
 
     def reference_run(task, epochs, seed, mode, data_root=None):
+        k = sum(r[0] == "reference" for r in ran)
         ran.append(("reference", task, epochs))
         return {
-            "examples_per_s": 400.0,
+            "examples_per_s": reference_last[k % len(reference_last)],
             "examples_per_s_all_epochs": 250.0,
             "epoch_seconds": [40.0, 20.5],
             "examples_per_cpu_s": 280.0,
@@ -753,7 +768,7 @@ def test_forecast_speed_only_runs_just_the_speed_rows(tmp_path: Path, monkeypatc
     _fake_speed_children(monkeypatch, ran)
     results, work = tmp_path / "results", tmp_path / "work"
     argv = ["forecast", "--speed-only", "--data-root", str(tmp_path), "--work", str(work)]
-    assert main([*argv, "--results-dir", str(results)]) == 0
+    assert main([*argv, "--speed-rounds", "1", "--results-dir", str(results)]) == 0
     assert [r[0] for r in ran] == ["recipe", "reference", "keras-io"]  # nothing else trained
     cmd = ran[0][1]
     assert "model.linear_blend=false" in cmd and "train.patience=1000" in cmd
@@ -769,8 +784,40 @@ def test_forecast_speed_only_runs_just_the_speed_rows(tmp_path: Path, monkeypatc
     assert "recipe 500 vs 400 = 1.25x; per CPU second 300 vs 280" in out
     assert "all 2 epochs (epoch 1 traces): recipe 300 vs matched reference 250" in out
     assert "= 1.20x; per CPU second 212 vs 272" in out  # 2 x 8209 / (50 + 27.4), / (31 + 29.3)
-    assert row["epoch_cpu_seconds"] == {"recipe": [50.0, 27.4], "reference": [31.0, 29.3]}
+    assert row["epoch_cpu_seconds"] == {"recipe": [[50.0, 27.4]], "reference": [[31.0, 29.3]]}
     assert "trainable parameters 420784 on both sides" in out
+
+
+def test_speed_rows_are_medians_of_alternating_pairs(tmp_path: Path, monkeypatch, capsys):
+    """One pair can be off by 2x on a 2-core machine: by default each side's figure is its
+    median over three recipe/reference pairs run alternately, and every pair is kept."""
+    from bench.__main__ import main
+
+    ran: list = []
+    _fake_speed_children(
+        monkeypatch, ran, recipe_last=(500.0, 200.0, 600.0), reference_last=(400.0, 800.0, 450.0)
+    )
+    work = tmp_path / "work"
+    argv = ["forecast", "--speed-only", "--data-root", str(tmp_path), "--work", str(work)]
+    assert main([*argv, "--results-dir", str(tmp_path / "results")]) == 0
+    assert [r[0] for r in ran] == ["recipe", "reference"] * 3 + ["keras-io"]
+    outs = [r[1][r[1].index("-o") + 1] for r in ran if r[0] == "recipe"]
+    assert len(set(outs)) == 3  # each pair's recipe run keeps its own folder
+    row = json.loads((work / "forecast" / "speed.json").read_text())
+    assert row["recipe_examples_per_s"] == 500.0 and row["reference_examples_per_s"] == 450.0
+    assert [p["ratio"] for p in row["pairs"]] == pytest.approx([1.25, 0.25, 600 / 450])
+    assert row["pair_ratio_median"] == pytest.approx(1.25)
+    assert row["pair_ratio_range"] == pytest.approx([0.25, 600 / 450])
+    assert "recipe 500 vs 450 = 1.11x" in capsys.readouterr().out
+
+
+def test_speed_rounds_must_be_positive(capsys):
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["sentiment", "--speed-rounds", "0"])
+    assert err.value.code == 2
+    assert "--speed-rounds takes 1 or more pairs" in capsys.readouterr().err
 
 
 def test_forecast_speed_row_refuses_a_reference_of_another_size(tmp_path: Path, monkeypatch):
