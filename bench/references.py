@@ -20,6 +20,11 @@ Batching modes (sentiment and speech):
 - ``"prepad"``: pre-padding, no mask (the keras-io habit; the LAST state of a forward RNN is a
   real step, the backward direction reads padding last: faster on CPU, slightly different model);
 - ``"exact"`` (sentiment only): batches of exactly one length, no padding and no mask at all.
+
+tf.data's autotuning is off in the timed ``fit`` (``--autotune`` turns it back on), as in the
+recipes' pipelines: with it on, deleting an iterator, which ``fit`` does every epoch, can stall
+the whole process for 5-10 s (TensorFlow 2.21; ``rnn_recipes.compat.without_autotune``). Both
+sides of a comparison run alike, so a ratio measures the training, not which side drew a stall.
 """
 
 from __future__ import annotations
@@ -35,6 +40,16 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODES = ("mask", "prepad", "exact")
+AUTOTUNE = False  # tf.data autotuning in the timed fit (``--autotune``); see the module docstring
+
+
+def _autotune_option(dataset):
+    """``dataset`` with tf.data's autotuning as :data:`AUTOTUNE` says."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = AUTOTUNE
+    return dataset.with_options(options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,6 +115,8 @@ def fit_timed(
         callbacks: more Keras callbacks (e.g. a learning-rate schedule).
     """
     timer = EpochTimer()
+    train = _autotune_option(train)
+    validation = None if validation is None else _autotune_option(validation)
     with warnings.catch_warnings():
         # Bucketed pipelines have no known size; Keras calls the end of epoch 1 "ran out of data".
         warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -118,6 +135,7 @@ def fit_timed(
         # Process CPU time (all threads): moves less than wall time on a shared machine.
         "examples_per_cpu_s": examples / timer.cpu_seconds[-1],
         "epoch_cpu_seconds": [round(s, 3) for s in timer.cpu_seconds],
+        "tf_data_autotune": AUTOTUNE,
     }
 
 
@@ -676,7 +694,14 @@ def main(argv: list[str] | None = None) -> None:
         "--arch", choices=FORECAST_ARCHS, default="segrnn", help="forecast: which reference"
     )
     parser.add_argument("--data-root", type=Path, default=DATA, help="the shared data folder")
+    parser.add_argument(
+        "--autotune",
+        action="store_true",
+        help="keep tf.data's autotuning on in the timed fit (stock tf.data; see the docstring)",
+    )
     args = parser.parse_args(argv)
+    global AUTOTUNE
+    AUTOTUNE = args.autotune
     root = args.data_root
     runs = {
         "sentiment": lambda: sentiment(

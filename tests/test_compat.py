@@ -56,6 +56,29 @@ def test_replaying_iterators_gives_the_order_fit_would_see(sized: bool):
     assert x.numpy()[:, 0].tolist() == seen[2]
 
 
+def test_without_autotune_keeps_the_data_and_the_shuffle_replay():
+    """Autotuning off changes how tf.data schedules work, never what a pipeline yields: the same
+    batches, the same reshuffled orders, the same replay for resume."""
+    plain, steady = _shuffled(True), compat.without_autotune(_shuffled(True))
+    assert steady.options().autotune.enabled is False
+    assert plain.options().autotune.enabled is not False
+    for _ in range(3):  # three epochs: each iterator reshuffles alike
+        assert [x.numpy().tolist() for x, _ in plain] == [x.numpy().tolist() for x, _ in steady]
+    assert int(steady.cardinality()) == int(plain.cardinality())  # iterators_per_epoch holds
+
+
+def test_prepared_pipelines_run_without_autotune():
+    """Every task's pipelines reach fit with autotuning off (tasks.base.Prepared)."""
+    from rnn_recipes.tasks.base import Prepared
+
+    ds = tf.data.Dataset.range(4).batch(2)
+    data = Prepared(ds, ds, None, counts={}, train_examples=4, spec=None)
+    assert data.train.options().autotune.enabled is False
+    assert data.validation.options().autotune.enabled is False
+    assert data.test is None  # not a pipeline: left alone
+    assert [b.numpy().tolist() for b in data.train] == [[0, 1], [2, 3]]
+
+
 def test_rng_variables_are_the_seed_states_not_the_weights():
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.Dropout(0.5, seed=1), keras.layers.Dense(2)]

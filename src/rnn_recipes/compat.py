@@ -37,6 +37,27 @@ def iterators_per_epoch(dataset) -> int:
 UNKNOWN_SIZE_WARNING = "Your input ran out of data"
 
 
+def without_autotune(dataset):
+    """``dataset`` with tf.data's autotuning off (``tf.data.Options().autotune.enabled``).
+
+    With autotuning on, every iterator runs a model thread (tf.data's ``Model::OptimizeLoop``)
+    that waits between optimizations, up to 10 s once the iterator has run a while. Deleting the
+    iterator can block until that wait ends: every thread of the process asleep, 5-10 s at a
+    time (seen with TensorFlow 2.21: the main thread in ``~IteratorResource`` waiting for the
+    model thread, which sat in its timed wait). Keras makes and deletes one or two training
+    iterators per epoch (:func:`iterators_per_epoch`) and one validation iterator, so a 10 s
+    epoch could take 20 s, at random, with the same CPU time. Without autotuning there is no
+    model thread: parallel maps run at the fixed parallelism tf.data gives ``AUTOTUNE`` then
+    (the schedulable cores, at most 16) and prefetch buffers keep their own sizing. Public API;
+    the stall itself is TensorFlow-internal behaviour (2.21.0; ``tests/test_compat.py``).
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def rng_variables(model) -> list[Any]:
     """The random generators' state variables of ``model`` (dropout masks, noise).
 

@@ -54,6 +54,10 @@ class Prepared:
         train_examples: training examples (or windows) per epoch, for examples per second.
         spec: the explicit sizes the model is built from (vocabulary size, class names, feature
             count, scaling statistics ...): ``build_model(config, spec)`` needs nothing else.
+
+    The three pipelines are kept with tf.data's autotuning off (:func:`compat.without_autotune`):
+    deleting an autotuned iterator, which ``fit`` does one to three times an epoch, could stall
+    the whole process for seconds.
     """
 
     train: Any
@@ -62,6 +66,14 @@ class Prepared:
     counts: dict[str, dict[str, int]]
     train_examples: int
     spec: Any
+
+    def __post_init__(self) -> None:
+        from .. import compat
+
+        for name in ("train", "validation", "test"):
+            pipeline = getattr(self, name)
+            if hasattr(pipeline, "with_options"):  # a tf.data pipeline (tests may pass others)
+                setattr(self, name, compat.without_autotune(pipeline))
 
 
 class Task(abc.ABC):
