@@ -56,7 +56,7 @@ KERAS_IO_BATCH = 128
 STRONG = (
     "bench/references.py forecast (SegRNN in plain Keras, the recipe's default sizes, MAE, Adam "
     "+ type3 decay, batch 256): windows gathered per batch from one array (tf.data, shuffled, "
-    "prefetch); last epoch, validation excluded"
+    "prefetch, autotuning off as in the recipe); last epoch, validation excluded"
 )
 RECIPE_BATCHING = "windows gathered per batch from one array (tf.data, shuffled, prefetch)"
 KERAS_IO = (

@@ -42,7 +42,8 @@ REF_ARCH = {  # the keras-io example's architecture, used on both sides of the s
 # How the two references of the speed comparison batch (the results and BENCHMARKS.md say it).
 STRONG = (
     "bench/references.py sentiment, mode mask: 8 length buckets padded to each batch's longest, "
-    "mask, ids computed once; last epoch, validation excluded"
+    "mask, ids computed once, tf.data autotuning off as in the recipe; last epoch, validation "
+    "excluded"
 )
 KERAS_IO = "keras-io bidirectional_lstm_imdb.py: every text pre-padded to 200, no mask"
 

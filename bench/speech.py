@@ -83,7 +83,8 @@ REF_ARCH = {
 # How each side of the speed comparison batches (the results and BENCHMARKS.md say it).
 STRONG = (
     "bench/references.py speech, mode mask: MFCCs computed once, 8 length buckets padded (at the "
-    "end) to each batch's longest, Masking; last epoch, validation excluded"
+    "end) to each batch's longest, Masking, tf.data autotuning off as in the recipe; last epoch, "
+    "validation excluded"
 )
 RECIPE_BATCHING = (
     "frames computed once, up to 16 length buckets from the length histogram, padded (at the "
