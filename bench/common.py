@@ -356,21 +356,16 @@ SPEED_ROUNDS = 3
 
 
 def speed_pairs(
-    task: str,
-    command: Any,
-    rounds: int,
-    epochs: int,
-    seed: int,
-    data_root: Path,
-    work: Path,
+    task: str, command: Any, args, work: Path
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The recipe's speed run and the task's strong reference, alternately, ``rounds`` times.
+    """The recipe's speed run and the task's strong reference, alternately,
+    ``args.speed_rounds`` times, each ``args.speed_epochs`` epochs with seed ``args.seeds[0]``.
 
     Args:
         task: "sentiment", "speech" or "forecast" (``python -m bench.references TASK``).
         command: ``command(out)``: the recipe's ``rnn-recipes run`` command writing to ``out``.
-        rounds, epochs, seed: pairs, epochs of each run, the seed of both sides.
-        data_root: the shared data folder (the reference's ``--data-root``).
+        args: the benchmark's arguments (``speed_rounds``, ``speed_epochs``, ``seeds``,
+            ``data_root``: the reference's ``--data-root``).
         work: the task's scratch folder; round k writes ``speed-k/`` and ``speed-k.log``.
 
     Returns:
@@ -379,13 +374,14 @@ def speed_pairs(
     """
     from bench import profile_speed
 
+    rounds, epochs, seed = args.speed_rounds, args.speed_epochs, args.seeds[0]
     metrics, strong, measured = [], [], []
     for k in range(1, rounds + 1):
         out = work / f"speed-{k}"
         # Timed against the reference of this invocation: never reused.
         measured.append(run_child(command(out), work / f"speed-{k}.log", reuse=False))
         metrics.append(json.loads((out / "metrics.json").read_text()))
-        strong.append(profile_speed.reference_run(task, epochs, seed, "mask", data_root))
+        strong.append(profile_speed.reference_run(task, epochs, seed, "mask", Path(args.data_root)))
         recipe_last = _last_epoch(metrics[-1]["train"])
         print(
             f"{task} speed pair {k}/{rounds}: recipe {recipe_last:.0f} ex/s, reference "

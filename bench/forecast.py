@@ -222,15 +222,7 @@ def speed_row(args, ett: Path, recipe_file: str, work: Path) -> dict[str, Any]:
             "train.verbose=epoch",
         )
 
-    runs, strong, measured = common.speed_pairs(
-        "forecast",
-        speed_command,
-        args.speed_rounds,
-        args.speed_epochs,
-        args.seeds[0],
-        Path(args.data_root),
-        work,
-    )
+    runs, strong, measured = common.speed_pairs("forecast", speed_command, args, work)
     metrics = runs[-1]
     params = {
         "recipe": metrics["train"]["trainable_parameters"],

@@ -229,15 +229,7 @@ def run(args) -> dict[str, Any]:
     # The recipe against the strong reference (bench/references.py: 8 length buckets, ids
     # computed once, mask), each in a child process of this same invocation, timed the same
     # way, alternately --speed-rounds times; then the keras-io one.
-    speed_metrics, strong, measured = common.speed_pairs(
-        "sentiment",
-        speed_command,
-        args.speed_rounds,
-        args.speed_epochs,
-        args.seeds[0],
-        Path(args.data_root),
-        work,
-    )
+    speed_metrics, strong, measured = common.speed_pairs("sentiment", speed_command, args, work)
     rss += [m["peak_rss_mb"] for m in measured]
     commands.append(common.command_line(speed_command(work / "speed-1")))
     ref = reference(train_csv, test_csv, args.speed_epochs, args.seeds[0])

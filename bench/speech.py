@@ -384,15 +384,7 @@ def run(args) -> dict[str, Any]:
     # The recipe against the strong reference (bench/references.py: MFCCs computed once, 8
     # length buckets, mask), each in a child process of this same invocation, timed the same
     # way, alternately --speed-rounds times; then the keras-io style one.
-    speed_metrics, strong, measured = common.speed_pairs(
-        "speech",
-        speed_command,
-        args.speed_rounds,
-        args.speed_epochs,
-        args.seeds[0],
-        Path(args.data_root),
-        work,
-    )
+    speed_metrics, strong, measured = common.speed_pairs("speech", speed_command, args, work)
     rss += [m["peak_rss_mb"] for m in measured]
     commands.append(common.command_line(speed_command(work / "speed-1")))
     ref = reference(folder, args.speed_epochs, args.seeds[0])

@@ -47,8 +47,8 @@ def without_autotune(dataset):
     model thread, which sat in its timed wait). Keras makes and deletes one or two training
     iterators per epoch (:func:`iterators_per_epoch`) and one validation iterator, so a 10 s
     epoch could take 20 s, at random, with the same CPU time. Without autotuning there is no
-    model thread: parallel maps run at the fixed parallelism tf.data gives ``AUTOTUNE`` then
-    (the schedulable cores, at most 16) and prefetch buffers keep their own sizing. Public API;
+    model thread: parallel maps keep the fixed parallelism tf.data resolves ``AUTOTUNE`` to, and
+    prefetch buffers keep their own sizing. Public API;
     the stall itself is TensorFlow-internal behaviour (2.21.0; ``tests/test_compat.py``).
     """
     import tensorflow as tf
