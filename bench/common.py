@@ -349,9 +349,10 @@ def timed_fit(model, train: tuple, validation: tuple, epochs: int, batch_size: i
     return epochs * len(train[0]) / train_seconds
 
 
-# Speed pairs per task (``python -m bench --speed-rounds``): one recipe/reference pair can be off
-# by 2x on this machine (an epoch that runs on one core instead of two, on either side), so each
-# speed row is the median of several pairs, run alternately.
+# Speed pairs per task (``python -m bench --speed-rounds``): each speed row is the median of
+# several recipe/reference pairs run alternately, so one disturbed run on either side (other load,
+# or a pause such as tf.data's iterator teardown, bench/findings/speed/FINDINGS.md) cannot move
+# the headline by itself; every pair is kept with its ratio.
 SPEED_ROUNDS = 3
 
 
@@ -396,10 +397,6 @@ def _last_epoch(train: dict[str, Any]) -> float:
     return train.get("examples_per_second_last_epoch") or train["examples_per_second"]
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def strong_speed_row(
     metrics: dict[str, Any] | list[dict[str, Any]],
     strong: dict[str, Any] | list[dict[str, Any]],
@@ -435,10 +432,10 @@ def strong_speed_row(
     if len(runs) != len(refs) or not runs:
         raise ValueError(f"speed pairs: {len(runs)} recipe runs against {len(refs)} references")
     trains = [m["train"] for m in runs]
-    recipe_last = _median([_last_epoch(t) for t in trains])
-    recipe_all = _median([t["examples_per_second"] for t in trains])
-    ref_last = _median([r["examples_per_s"] for r in refs])
-    ref_all = _median([r["examples_per_s_all_epochs"] for r in refs])
+    recipe_last = statistics.median([_last_epoch(t) for t in trains])
+    recipe_all = statistics.median([t["examples_per_second"] for t in trains])
+    ref_last = statistics.median([r["examples_per_s"] for r in refs])
+    ref_all = statistics.median([r["examples_per_s_all_epochs"] for r in refs])
     pairs = [
         {
             "recipe_examples_per_s": _last_epoch(t),
@@ -455,7 +452,7 @@ def strong_speed_row(
         "reference": reference,
         "recipe_batching": runs[0].get("batching", {}).get("mode") or recipe_batching,
         "pairs": pairs,
-        "pair_ratio_median": _median(ratios),
+        "pair_ratio_median": statistics.median(ratios),
         "pair_ratio_range": [ratios[0], ratios[-1]],
         "all_epochs": {
             "recipe_examples_per_s": recipe_all,
