@@ -1,6 +1,6 @@
 """Leave-one-speaker-out with a refit on all five non-test speakers (session 16 prototype).
 
-    python bench/findings/speech-speakers/refit.py TAG BASE [--folds george,lucas] [--set k=v ...]
+    SCREEN_SEED=S python bench/findings/speech-speakers/refit.py TAG BASE [--folds george,lucas] [--set k=v ...]
 
 BASE is a folder of finished leave-one-speaker-out runs, one sub-folder per test speaker (e.g.
 the benchmark's ``<work>/speech/loso-<speaker>`` renamed, or screen.py's ``$SCREEN_OUT/TAG``):
@@ -36,6 +36,7 @@ names = [p.name for p in folder.glob("*.wav")]
 work = Path(os.environ.get("SCREEN_OUT", tempfile.gettempdir() + "/speech-screen")) / tag
 work.mkdir(parents=True, exist_ok=True)
 recipe = str(REPO / "recipes" / "fsdd.toml")
+seed = os.environ.get("SCREEN_SEED", "1337")
 rows = []
 for fold in bs.loso_folds(names):
     if folds_only and fold["test"] not in folds_only:
@@ -50,12 +51,14 @@ for fold in bs.loso_folds(names):
     for k, v in bs.LOSO.items():
         cmd += ["--set", f"{k}={v}"]
     cmd += ["--set", "data.group_by=none", "--set", "train.patience=1000"]
-    cmd += args + ["--epochs", str(epochs), "--seed", "1337", "-o", str(out), "--force"]
+    cmd += args + ["--epochs", str(epochs), "--seed", seed, "-o", str(out), "--force"]
     cmd += ["--set", "train.verbose=epoch"]
     t = time.time()
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     marker = out / "cmd.txt"
-    if not ((out / "metrics.json").exists() and marker.exists() and marker.read_text() == " ".join(cmd)):
+    if not (
+        (out / "metrics.json").exists() and marker.exists() and marker.read_text() == " ".join(cmd)
+    ):
         with open(work / f"{fold['test']}.log", "w") as log:
             subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
         marker.write_text(" ".join(cmd))
@@ -63,6 +66,7 @@ for fold in bs.loso_folds(names):
     row = dict(
         tag=tag,
         sets=["refit on 5 speakers", *args],
+        seed=int(seed),
         speaker=fold["test"],
         val_speaker=fold["validation"],
         val=chosen["validation"].get("accuracy"),

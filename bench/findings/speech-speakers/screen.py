@@ -3,7 +3,7 @@
     python bench/findings/speech-speakers/screen.py TAG [--folds george,lucas] [--set key=value ...]
 
 Runs bench/speech.py's LOSO folds (validation = the next speaker) with the benchmark's settings plus
-the given --set overrides, seed 1337, into $SCREEN_OUT/TAG (default: a temp folder), and appends one
+the given --set overrides, seed $SCREEN_SEED (default 1337), into $SCREEN_OUT/TAG (default: a temp folder), and appends one
 JSON row per fold to screen.jsonl beside this file. A fold whose run folder already holds
 metrics.json for the same command is not run again. Choices are made on the "val" column.
 """
@@ -31,6 +31,7 @@ names = [p.name for p in folder.glob("*.wav")]
 work = Path(os.environ.get("SCREEN_OUT", tempfile.gettempdir() + "/speech-screen")) / tag
 work.mkdir(parents=True, exist_ok=True)
 recipe = str(REPO / "recipes" / "fsdd.toml")
+seed = os.environ.get("SCREEN_SEED", "1337")
 rows = []
 for fold in bs.loso_folds(names):
     if folds_only and fold["test"] not in folds_only:
@@ -40,7 +41,7 @@ for fold in bs.loso_folds(names):
     cmd = ["rnn-recipes", "run", recipe, "--set", f"data.manifest={man}"]
     for k, v in bs.LOSO.items():
         cmd += ["--set", f"{k}={v}"]
-    cmd += args + ["--seed", "1337", "-o", str(out), "--force", "--set", "train.verbose=epoch"]
+    cmd += args + ["--seed", seed, "-o", str(out), "--force", "--set", "train.verbose=epoch"]
     t = time.time()
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     marker = out / "cmd.txt"
@@ -55,6 +56,7 @@ for fold in bs.loso_folds(names):
     row = dict(
         tag=tag,
         sets=args,
+        seed=int(seed),
         speaker=fold["test"],
         val_speaker=fold["validation"],
         val=m["validation"].get("accuracy"),
