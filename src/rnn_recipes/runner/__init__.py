@@ -280,8 +280,10 @@ def _run_in(
         metrics.update(after)
         if getattr(t, "refit", False):
             log(f"Test before the refit: {task.summary(test)}")
-            model, data, refit_record = _refit(resolved, work, data, trained, log, resume)
-            metrics["test"] = task.evaluate(cfg, data, model)
+            resolved, model, data, refit_record = _refit(
+                resolved, work, data, trained, after, log, resume
+            )
+            metrics["test"] = task.evaluate(resolved.config, data, model)
             metrics["refit"] = {**refit_record, "test_before_refit": test}
         artifacts.write(resolved, data, model, trained, metrics, work, log)
         removed = data_cache.remove(work / data_cache.CACHE)
@@ -293,15 +295,19 @@ def _run_in(
 REFIT = "refit"  # the refit's own history, logs and (while it runs) checkpoints
 
 
-def _refit(resolved: Resolved, work: Path, data, trained, log: Log, resume: bool):
+def _refit(resolved: Resolved, work: Path, data, trained, settled: dict, log: Log, resume: bool):
     """``train.refit``: a fresh model trained on training *and* validation data for the number
     of epochs validation chose; it replaces the validated model for the test and the export.
 
-    Returns the refit model, its data (its ``train`` holds the validation examples) and the
-    ``refit`` section of metrics.json. The validation figures of metrics.json stay those of the
-    model before the refit: the refit model has trained on the validation examples.
+    What ``after_training`` chose on validation (``settled``) is kept (``task.refit_config``).
+    Returns the refit's resolved config, model and data (its ``train`` holds the validation
+    examples) and the ``refit`` section of metrics.json. The validation figures of metrics.json
+    stay those of the model before the refit: the refit model has trained on the validation
+    examples.
     """
-    cfg, task = resolved.config, resolved.task
+    task = resolved.task
+    cfg = task.refit_config(resolved.config, settled)
+    resolved = Resolved(name=resolved.name, task=task, config=cfg)
     epochs = trained.best_epoch
     log("")
     log(
@@ -317,6 +323,7 @@ def _refit(resolved: Resolved, work: Path, data, trained, log: Log, resume: bool
     refit = training.train(
         resolved, folder, refit_data, None, log, again, distributed.Role(), refit_epochs=epochs
     )
+    task.after_training(cfg, refit_data, refit.model, log)  # applies what was settled
     record = {
         "epochs": epochs,
         "train_examples": refit_data.train_examples,
@@ -330,7 +337,7 @@ def _refit(resolved: Resolved, work: Path, data, trained, log: Log, resume: bool
             "and test_before_refit is that model's test"
         ),
     }
-    return refit.model, refit_data, record
+    return resolved, refit.model, refit_data, record
 
 
 def _record_config(resolved: Resolved, work: Path) -> None:

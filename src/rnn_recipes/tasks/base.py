@@ -113,6 +113,12 @@ class Task(abc.ABC):
         the first data step."""
         raise ConfigError(f"train.refit: the {self.name} task cannot refit")
 
+    def refit_config(self, config: Any, settled: dict[str, Any]) -> Any:
+        """The config a refit trains with: ``config`` with what :meth:`after_training` chose
+        on validation fixed (a refit has no held-out validation to choose on). ``settled`` is
+        what it returned. Default: ``config`` unchanged."""
+        return config
+
     @abc.abstractmethod
     def build_model(self, config: Any, spec: Any):
         """The trainable Keras model, from the config and the explicit sizes in ``spec``."""

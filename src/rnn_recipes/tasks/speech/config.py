@@ -266,8 +266,3 @@ def validate(config: Config) -> None:
         )
     _validate_augment(config.augment)
     validate_train(t)
-    if t.refit and t.strategy != "default":
-        raise ConfigError(
-            f'train.refit runs on one device; it cannot be combined with train.strategy = "{t.strategy}" '
-            "yet: set one of them back to its default"
-        )
