@@ -18,6 +18,7 @@ under ``multi-worker`` only the chief writes a run folder. The folder's layout::
     logs/              TensorBoard logs
     model.keras        the end-to-end Keras model (raw input in)
     saved_model/       TensorFlow SavedModel, signature ``serving_default`` (raw input in)
+    refit/             with ``train.refit``: the refit's history.csv and logs/ (see ``_refit``)
     .rnn-recipes-run   the marker that tells this tool the folder is a run folder it made
 """
 
