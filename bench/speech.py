@@ -179,7 +179,7 @@ def loso_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and worst test accuracy over the folds, and the time they took."""
     accuracy = {f["test"]: f["accuracy"] for f in folds}
     worst = min(accuracy, key=accuracy.get)
-    return {
+    summary = {
         "per_speaker": accuracy,
         "mean": sum(accuracy.values()) / len(accuracy),
         "worst": accuracy[worst],
@@ -188,6 +188,16 @@ def loso_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds_total": sum(f["seconds"] for f in folds),
         "folds": folds,
     }
+    # With train.refit the exported model is the refit one; the model validation chose (before
+    # the refit) is the same run's first stage, reported beside it.
+    before = {f["test"]: f.get("accuracy_before_refit") for f in folds}
+    if all(v is not None for v in before.values()):
+        summary["before_refit"] = {
+            "per_speaker": before,
+            "mean": sum(before.values()) / len(before),
+            "worst": min(before.values()),
+        }
+    return summary
 
 
 def run_loso(
@@ -223,6 +233,9 @@ def run_loso(
             {
                 **fold,
                 "accuracy": metrics["test"]["accuracy"],
+                "accuracy_before_refit": metrics.get("refit", {})
+                .get("test_before_refit", {})
+                .get("accuracy"),
                 "validation_accuracy": metrics["validation"].get("accuracy"),
                 "best_epoch": train["best_epoch"],
                 "epochs_run": train["epochs_run"],
@@ -274,10 +287,17 @@ def loso_notes(loso: dict[str, Any], throughput: dict[str, Any], seed: int) -> l
         for f in loso["folds"]
     )
     t = LOSO_TARGETS
+    before = loso.get("before_refit")
+    refit = (
+        f"; before the refit (the model validation chose): mean {before['mean']:.3f}, worst "
+        f"{before['worst']:.3f}"
+        if before
+        else ""
+    )
     return [
         f"leave-one-speaker-out (6 folds, validation = the next speaker, seed {seed}, one run): "
         f"mean {loso['mean']:.3f} (target >= {t['mean']}), worst {loso['worst']:.3f} "
-        f"({loso['worst_speaker']}; target >= {t['worst']}); {per}; "
+        f"({loso['worst_speaker']}; target >= {t['worst']}){refit}; {per}; "
         f"{loso['seconds_total'] / 60:.1f} min for the 6 folds",
         f"training throughput with augmentation on / off: {throughput['augment_on']:.0f} / "
         f"{throughput['augment_off']:.0f} ex/s = {throughput['ratio']:.2f}x (target >= 0.7x; "

@@ -148,6 +148,12 @@ def validate_train(t: TrainConfig) -> None:
         )
     if not 0 <= t.seed <= SEED_MAX:
         raise ConfigError(f"train.seed must be in [0, {SEED_MAX}], got {t.seed}")
+    # train.refit exists in the tasks that can refit (their [train] section has the key).
+    if getattr(t, "refit", False) and t.strategy != "default":
+        raise ConfigError(
+            f'train.refit runs on one device; it cannot be combined with train.strategy = "'
+            f'{t.strategy}" yet: set one of them back to its default'
+        )
 
 
 # --------------------------------------------------------------------------------------------

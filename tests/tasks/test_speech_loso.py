@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from bench.speech import loso_folds, loso_summary, write_fold_manifest
 
 NAMES = [f"{d}_{s}_{i}.wav" for d in range(2) for s in ("theo", "amy", "bob") for i in range(3)]
@@ -38,3 +40,16 @@ def test_summary_reports_mean_and_worst_speaker():
     summary = loso_summary(folds)
     assert summary["mean"] == 0.75 and summary["worst"] == 0.6
     assert summary["worst_speaker"] == "bob" and summary["seconds_total"] == 30.0
+    assert "before_refit" not in summary  # runs without train.refit
+
+
+def test_summary_reports_the_model_before_the_refit_beside_it():
+    folds = [
+        {"test": "amy", "accuracy": 0.9, "accuracy_before_refit": 0.8, "seconds": 10.0},
+        {"test": "bob", "accuracy": 0.6, "accuracy_before_refit": 0.5, "seconds": 20.0},
+    ]
+    summary = loso_summary(folds)
+    assert summary["mean"] == 0.75
+    before = summary["before_refit"]
+    assert before["mean"] == pytest.approx(0.65) and before["worst"] == 0.5
+    assert before["per_speaker"] == {"amy": 0.8, "bob": 0.5}

@@ -18,6 +18,7 @@ under ``multi-worker`` only the chief writes a run folder. The folder's layout::
     logs/              TensorBoard logs
     model.keras        the end-to-end Keras model (raw input in)
     saved_model/       TensorFlow SavedModel, signature ``serving_default`` (raw input in)
+    refit/             with ``train.refit``: the refit's history.csv and logs/ (see ``_refit``)
     .rnn-recipes-run   the marker that tells this tool the folder is a run folder it made
 """
 
@@ -154,6 +155,7 @@ def run(
         with _recorded_warnings(folder.work, log):
             metrics = _run_in(resolved, folder.work, log, resume, role)
         shutil.rmtree(folder.work / CHECKPOINTS, ignore_errors=True)
+        shutil.rmtree(folder.work / REFIT / CHECKPOINTS, ignore_errors=True)
         folder.finish(force)
     except BaseException as exc:
         raise _failed(folder, exc, resolved, resume) from None
@@ -277,11 +279,66 @@ def _run_in(
         metrics = artifacts.metrics_record(resolved, data, trained, test, strategy, role)
         metrics.update(task.run_info(cfg, data))  # extra top-level sections, if the task has any
         metrics.update(after)
+        if getattr(t, "refit", False):
+            log(f"Test before the refit: {task.summary(test)}")
+            resolved, model, data, refit_record = _refit(
+                resolved, work, data, trained, after, log, resume
+            )
+            metrics["test"] = task.evaluate(resolved.config, data, model)
+            metrics["refit"] = {**refit_record, "test_before_refit": test}
         artifacts.write(resolved, data, model, trained, metrics, work, log)
         removed = data_cache.remove(work / data_cache.CACHE)
         if removed:
             log(f"Removed the streaming cache ({removed}): the finished run does not need it")
     return metrics
+
+
+REFIT = "refit"  # the refit's own history, logs and (while it runs) checkpoints
+
+
+def _refit(resolved: Resolved, work: Path, data, trained, settled: dict, log: Log, resume: bool):
+    """``train.refit``: a fresh model trained on training *and* validation data for the number
+    of epochs validation chose; it replaces the validated model for the test and the export.
+
+    What ``after_training`` chose on validation (``settled``) is kept (``task.refit_config``).
+    Returns the refit's resolved config, model and data (its ``train`` holds the validation
+    examples) and the ``refit`` section of metrics.json. The validation figures of metrics.json
+    stay those of the model before the refit: the refit model has trained on the validation
+    examples.
+    """
+    task = resolved.task
+    cfg = task.refit_config(resolved.config, settled)
+    resolved = Resolved(name=resolved.name, task=task, config=cfg)
+    epochs = trained.best_epoch
+    log("")
+    log(
+        f"Refit (train.refit = true): a fresh model, trained on the training and validation "
+        f"examples for the {epochs} epoch(s) validation chose"
+    )
+    keras.utils.set_random_seed(cfg.train.seed)  # the refit is repeatable on its own
+    with data_cache.folder(work / data_cache.CACHE / REFIT):
+        refit_data = task.refit_datasets(cfg, log)
+    folder = work / REFIT
+    folder.mkdir(exist_ok=True)
+    again = resume and (folder / CHECKPOINTS).is_dir()
+    refit = training.train(
+        resolved, folder, refit_data, None, log, again, distributed.Role(), refit_epochs=epochs
+    )
+    task.after_training(cfg, refit_data, refit.model, log)  # applies what was settled
+    record = {
+        "epochs": epochs,
+        "train_examples": refit_data.train_examples,
+        "counts": refit_data.counts,
+        "seconds": round(refit.seconds, 3),
+        "train_seconds": round(refit.train_seconds, 3),
+        "resumed_after_epoch": refit.resumed_after,
+        "note": (
+            "the exported model trained on the training and validation examples for the epochs "
+            "validation chose; the validation figures are those of the model before the refit, "
+            "and test_before_refit is that model's test"
+        ),
+    }
+    return resolved, refit.model, refit_data, record
 
 
 def _record_config(resolved: Resolved, work: Path) -> None:

@@ -99,6 +99,22 @@ def make_early_stopping(monitor: str, patience: int) -> ResumableEarlyStopping:
     )
 
 
+class NeverStop(ResumableEarlyStopping):
+    """A refit's stand-in for early stopping: it trains every epoch and keeps the last weights.
+
+    A refit trains a fixed number of epochs with nothing held out; the checkpoint still saves
+    this callback's (inert) state, so a refit resumes like any run.
+    """
+
+    def __init__(self) -> None:
+        keras.callbacks.EarlyStopping.__init__(
+            self, monitor="loss", patience=2**31 - 1, restore_best_weights=False, verbose=0
+        )
+
+    def on_train_end(self, logs=None):
+        return None  # no best weights to restore, no epoch-cap note: the epochs were chosen
+
+
 def records(work: Path, resume: bool) -> list:
     """history.csv and TensorBoard logs, written into the run folder."""
     return [

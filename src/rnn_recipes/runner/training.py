@@ -57,7 +57,12 @@ def read_history(path: Path) -> dict[str, list[float]]:
         return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    # Keras' CSVLogger adds val_* columns of "NA" when fit has no validation data (a refit).
+    return {
+        k: [float(r[k]) for r in rows]
+        for k in (rows[0] if rows else {})
+        if k != "epoch" and any(r[k] != "NA" for r in rows)
+    }
 
 
 def truncate_history(path: Path, epochs: int) -> None:
@@ -68,10 +73,23 @@ def truncate_history(path: Path, epochs: int) -> None:
 
 
 def train(
-    resolved, work: Path, data, strategy, log, resume: bool, role: distributed.Role
+    resolved,
+    work: Path,
+    data,
+    strategy,
+    log,
+    resume: bool,
+    role: distributed.Role,
+    refit_epochs: int | None = None,
 ) -> Trained:
-    """Train ``resolved``'s model on ``data``, checkpointing into ``work`` after every epoch."""
+    """Train ``resolved``'s model on ``data``, checkpointing into ``work`` after every epoch.
+
+    With ``refit_epochs`` (a refit, see :func:`rnn_recipes.runner.refit`), train a fresh model
+    for exactly that many epochs, with no validation pass and no early stopping, and keep the
+    last weights: ``data.train`` already holds the validation examples.
+    """
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
+    epochs = refit_epochs or t.epochs
     model, trainable, fixed = build(task, cfg, data, strategy, log)
     if strategy is not None:
         log(
@@ -80,7 +98,9 @@ def train(
             + f"; global batch {t.batch_size}"
         )
     timer = cb.make_timer()
-    early = cb.make_early_stopping(f"val_{t.monitor}", t.patience)
+    early = (
+        cb.NeverStop() if refit_epochs else cb.make_early_stopping(f"val_{t.monitor}", t.patience)
+    )
     with distributed.scope(strategy):
         state = ResumeState(work / FOLDER, model, early)
     early.resume_state = state
@@ -96,10 +116,16 @@ def train(
     )
 
     if resume and state.training_finished:
-        state.restore_best_weights()  # what EarlyStopping did when the training ended
-        result.best_epoch = int(state.best_epoch.numpy()) + 1
+        if refit_epochs:
+            result.best_epoch = epochs  # the checkpoint holds the last epoch's weights
+        else:
+            state.restore_best_weights()  # what EarlyStopping did when the training ended
+            result.best_epoch = int(state.best_epoch.numpy()) + 1
     else:
-        log(f"Training for up to {t.epochs} epochs (early stopping patience {t.patience})")
+        if refit_epochs:
+            log(f"Training for {epochs} epochs")
+        else:
+            log(f"Training for up to {epochs} epochs (early stopping patience {t.patience})")
         callbacks = [
             timer,
             # Before the records: a learning-rate schedule adds `learning_rate` to the epoch's
@@ -107,21 +133,27 @@ def train(
             *task.callbacks(cfg),
             *cb.records(work, resume),
             early,
-            Checkpointer(state, t.epochs),  # last: it saves what the others left
+            Checkpointer(state, epochs),  # last: it saves what the others left
         ]
         started = time.perf_counter()
-        history = _fit(model, data, strategy, done, t, role, log, callbacks)
+        validation = None if refit_epochs else data.validation
+        history = _fit(
+            model, data.train, validation, strategy, done, epochs, t, role, log, callbacks
+        )
         result.seconds = time.perf_counter() - started
         result.train_seconds = timer.train_seconds
         result.epoch_seconds = list(timer.epoch_seconds)
         result.epoch_cpu_seconds = list(timer.epoch_cpu_seconds)
         result.epochs_now = len(history.get("loss", []))
-        result.best_epoch = early.best_epoch + 1  # its weights were restored by EarlyStopping
+        # EarlyStopping restored the best epoch's weights; a refit keeps its last epoch's.
+        result.best_epoch = epochs if refit_epochs else early.best_epoch + 1
     result.history = read_history(work / "history.csv")
     return result
 
 
-def _fit(model, data, strategy, done: int, t, role, log, callbacks: list) -> dict:
+def _fit(
+    model, train, validation, strategy, done: int, epochs: int, t, role, log, callbacks: list
+) -> dict:
     """``fit``, or the distributed loop, from epoch ``done``; returns this session's history."""
     # Length-bucketed pipelines have no known size, which Keras reports after the first epoch
     # as "input ran out of data"; nothing ran out, the epoch simply ended.
@@ -131,9 +163,9 @@ def _fit(model, data, strategy, done: int, t, role, log, callbacks: list) -> dic
             history = distributed.fit_distributed(
                 model,
                 strategy,
-                data.train,
-                data.validation,
-                epochs=t.epochs,
+                train,
+                validation,
+                epochs=epochs,
                 initial_epoch=done,
                 callbacks=callbacks,
                 log=log,
@@ -144,12 +176,12 @@ def _fit(model, data, strategy, done: int, t, role, log, callbacks: list) -> dic
             # Each iterator of the training set draws a new shuffle order from the pipeline's
             # seeded generator; replay the draws of the completed epochs so the resumed epochs
             # see the orders they would have. (The distributed loop replays them itself.)
-            for _ in range(done * compat.iterators_per_epoch(data.train)):
-                iter(data.train)
+            for _ in range(done * compat.iterators_per_epoch(train)):
+                iter(train)
             history = model.fit(
-                data.train,
-                validation_data=data.validation,
-                epochs=t.epochs,
+                train,
+                validation_data=validation,
+                epochs=epochs,
                 initial_epoch=done,
                 callbacks=callbacks,
                 verbose=cb.verbosity(t.verbose),

@@ -17,6 +17,7 @@ methods import), so ``rnn-recipes list``, ``show`` and ``--help`` stay instant.
 The run, as the runner drives it::
 
     data  = task.make_datasets(config, log)          # read, split, fit vocabularies/statistics
+    (train.refit: after the test, task.refit_datasets(config, log), a fresh model, fixed epochs)
     model = task.build_model(config, data.spec)      # explicit sizes only: rebuildable
     task.initialize(model, config, data)             # data-dependent starting values (hook)
     task.compile_model(model, config); model.fit(...)
@@ -104,6 +105,19 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def make_datasets(self, config: Any, log: Log = print) -> Prepared:
         """Read the configured data, split it, fit what is fitted on train, build pipelines."""
+
+    def refit_datasets(self, config: Any, log: Log = print) -> Prepared:
+        """The data of a refit (``train.refit``, for tasks whose [train] has the key): as
+        :meth:`make_datasets`, with the validation examples added to the training pipeline and
+        to what the model's statistics are fitted on. Its ``validation`` and ``test`` are those of
+        the first data step."""
+        raise ConfigError(f"train.refit: the {self.name} task cannot refit")
+
+    def refit_config(self, config: Any, settled: dict[str, Any]) -> Any:
+        """The config a refit trains with: ``config`` with what :meth:`after_training` chose
+        on validation fixed (a refit has no held-out validation to choose on). ``settled`` is
+        what it returned. Default: ``config`` unchanged."""
+        return config
 
     @abc.abstractmethod
     def build_model(self, config: Any, spec: Any):

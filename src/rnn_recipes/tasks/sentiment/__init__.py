@@ -22,6 +22,7 @@ set ``data.text_column``/``data.label_column``; see docs/sentiment.md.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,20 @@ class SentimentTask(ClassificationTask):
         from . import model as _model
 
         _model.initialize(model, config, data)
+
+    def refit_datasets(self, config: Config, log: Log = print) -> Prepared:
+        from . import data
+
+        return data.make_datasets(config, log, refit=True)
+
+    def refit_config(self, config: Config, settled: dict[str, Any]) -> Config:
+        # The naive Bayes weight validation chose stays: the refit has no validation to choose on.
+        chosen = settled.get("naive_bayes", {}).get("weight")
+        if chosen is None or config.model.nb_weight is not None:
+            return config
+        return dataclasses.replace(
+            config, model=dataclasses.replace(config.model, nb_weight=chosen)
+        )
 
     def after_training(
         self, config: Config, data: Prepared, model: keras.Model, log: Log = print

@@ -211,11 +211,13 @@ def own_labels(dataset, training: bool):
     return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def make_datasets(config: Config, log=print) -> Prepared:
+def make_datasets(config: Config, log=print, refit: bool = False) -> Prepared:
     """Read the data, adapt the vectorizer on train, and build the tf.data pipelines.
 
     With ``data.stream`` (or "auto" and more data than ``data.stream_above_mb``) no text is
-    held: :mod:`.stream` reads the files inside tf.data instead.
+    held: :mod:`.stream` reads the files inside tf.data instead. With ``refit``
+    (``train.refit``) the validation texts train too: the vocabulary, the naive Bayes counts
+    and the training pipeline then cover them.
     """
     from . import stream
 
@@ -223,9 +225,20 @@ def make_datasets(config: Config, log=print) -> Prepared:
     if why:
         log(why)
     if streaming:
+        if refit:
+            raise ConfigError(
+                "train.refit reads the data into memory; it cannot be combined with streaming "
+                "(data.stream): set data.stream = false or train.refit = false"
+            )
         return stream.make_datasets(config, log)
     d, m, t = config.data, config.model, config.train
     raw, source = load_splits(config, log)
+    if refit:
+        raw["train"] = (
+            raw["train"][0] + raw["validation"][0],
+            raw["train"][1] + raw["validation"][1],
+        )
+        log(f"  refit: the {len(raw['validation'][1])} validation examples train too")
 
     hint = f"check data.label_column, now '{d.label_column}'"
     class_names = classification.class_names_for(raw["train"][1], d.classes, "training data", hint)

@@ -72,6 +72,11 @@ class SpeechTask(ClassificationTask):
 
         return pipeline.make_datasets(config, log)
 
+    def refit_datasets(self, config: Config, log: Log = print) -> Prepared:
+        from . import pipeline
+
+        return pipeline.make_datasets(config, log, refit=True)
+
     def build_model(self, config: Config, spec: Spec) -> keras.Model:
         from . import model
 

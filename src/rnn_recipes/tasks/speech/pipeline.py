@@ -118,11 +118,12 @@ def _frames_dataset(split: Split):
     )
 
 
-def make_datasets(config: Config, log=print) -> Prepared:
+def make_datasets(config: Config, log=print, refit: bool = False) -> Prepared:
     """Read the data, compute frame features once, and build padded, bucketed tf.data pipelines.
 
     With ``data.stream`` (or "auto" and more data than ``data.stream_above_mb``) only the file
-    list is kept: :mod:`.stream` reads the clips inside tf.data instead.
+    list is kept: :mod:`.stream` reads the clips inside tf.data instead. With ``refit`` the
+    validation clips train too (:func:`split_classes`).
     """
     d = config.data
     if d.tfds:
@@ -135,9 +136,9 @@ def make_datasets(config: Config, log=print) -> Prepared:
         if streaming:
             from . import stream
 
-            return stream.make_datasets(config, loaded, log)
+            return stream.make_datasets(config, loaded, log, refit)
         loaded.arrays = read_distinct(config, loaded, log)
-    return _in_memory(config, loaded, log)
+    return _in_memory(config, loaded, log, refit)
 
 
 def stream_decision(config: Config, loaded: Loaded) -> tuple[bool, str]:
@@ -158,9 +159,18 @@ def stream_decision(config: Config, loaded: Loaded) -> tuple[bool, str]:
     return False, f"in memory: {size} of data files <= data.stream_above_mb={d.stream_above_mb:g}"
 
 
-def split_classes(config: Config, loaded: Loaded, log) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Split indices and class names, checked: every class in train, no unknown class elsewhere."""
+def split_classes(
+    config: Config, loaded: Loaded, log, refit: bool = False
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Split indices and class names, checked: every class in train, no unknown class elsewhere.
+
+    With ``refit`` the training split also holds the validation clips (``train.refit``): the
+    feature statistics, the training pipeline and its augmentation then cover them too.
+    """
     parts = assign_splits(loaded, config, log)
+    if refit:
+        parts["train"] = np.concatenate([parts["train"], parts["validation"]])
+        log(f"  refit: the {len(parts['validation'])} validation examples train too")
     hint = "give more speakers or files per class"
     train_labels = [loaded.labels[i] for i in parts["train"]]
     class_names = classification.class_names_for(
@@ -242,10 +252,10 @@ def log_augment(config: Config, log) -> None:
     )
 
 
-def _in_memory(config: Config, loaded: Loaded, log) -> Prepared:
+def _in_memory(config: Config, loaded: Loaded, log, refit: bool = False) -> Prepared:
     """Every distinct clip in memory once: frames computed once, batches sliced out of them."""
     t = config.train
-    parts, class_names = split_classes(config, loaded, log)
+    parts, class_names = split_classes(config, loaded, log, refit)
     if loaded.kind == "wav":
         layer = feature_layer(config)
         # A clip listed k times is one array (read_distinct): its frames are computed once and

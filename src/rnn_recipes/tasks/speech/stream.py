@@ -148,11 +148,11 @@ def frame_statistics(
     return mean.astype(np.float32), variance.astype(np.float32), count
 
 
-def make_datasets(config: Config, loaded: Loaded, log=print) -> Prepared:
+def make_datasets(config: Config, loaded: Loaded, log=print, refit: bool = False) -> Prepared:
     """The speech pipelines, streamed from the files of ``loaded`` (a file list, nothing read)."""
     d, t = config.data, config.train
     lengths, feature_count = probe_lengths(config, loaded, log)
-    parts, class_names = split_classes(config, loaded, log)
+    parts, class_names = split_classes(config, loaded, log, refit)
     splits, counts, protocol = make_splits(config, loaded, parts, class_names, None, log)
     names = np.asarray(loaded.names)
     parallel = tf.data.AUTOTUNE
