@@ -20,7 +20,11 @@ def iterators_per_epoch(dataset) -> int:
     One at the start of each epoch; when the dataset's size is known, Keras also makes the next
     epoch's iterator ahead, at the end of each epoch, and then replaces it with a fresh one
     (``keras.src.trainers.epoch_iterator``), so each epoch draws two shuffle orders and uses the
-    first. Length-bucketed pipelines have no known size and draw one. Keras 3.8-3.15.1; before
+    first. Length-bucketed pipelines have no known size and draw one, provided no epoch has
+    more batches than the first: Keras learns the count from a ``fit``'s first epoch, cuts a
+    longer epoch short and makes one more iterator for it (``EpochIterator``), so the task
+    pipelines keep every epoch's batch count fixed (speech buckets augmented clips by their
+    original length). Keras 3.8-3.15.1; before
     3.7 the TensorFlow backend's own epoch iterator made one per epoch, one reason older Keras
     releases are refused. A resumed run replays the draws; ``tests/test_compat.py``
     and the resume tests of every task fail if a Keras release changes this.

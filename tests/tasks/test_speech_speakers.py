@@ -145,6 +145,21 @@ def test_augmented_epochs_replay_from_the_seed(clips: Path):
         assert [x.tobytes() for x, _ in a] == [x.tobytes() for x, _ in b]
 
 
+def test_augmented_epochs_have_the_same_number_of_batches(clips: Path):
+    """Bucketed by the clips' original lengths, so speed changes never add a batch: Keras learns
+    an unknown-size pipeline's batch count from the first epoch and would cut a longer epoch
+    short (and draw an extra shuffle order, which a resumed run would not)."""
+    data = _prepared(clips, "augment.speed=[0.6, 1.4]", "train.batch_size=3")
+    counts, sizes = set(), []
+    for _epoch in range(6):
+        batches = _batches(data.train)
+        counts.add(len(batches))
+        sizes.append(sorted(len(y) for _, y in batches))
+        assert sum(len(y) for _, y in batches) == data.train_examples
+    assert len(counts) == 1
+    assert len({tuple(s) for s in sizes}) == 1  # the same batch sizes, clip lengths aside
+
+
 def test_augmentation_off_gives_the_cached_frames_and_the_same_features(clips: Path):
     off = _prepared(clips, *NO_AUGMENT)
     assert not off.augmented

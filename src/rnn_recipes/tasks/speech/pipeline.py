@@ -364,8 +364,12 @@ def augmented_training(
 
     Each clip is changed with draws keyed by (a per-epoch random value, its index), both from
     the run's seed, so every epoch differs and a resumed run replays the same epochs. Batching
-    comes after augmentation (a faster clip is shorter) and pads with zeros at the end, which
-    the feature layer turns into exactly-zero frames, as in the cached pipelines.
+    comes after augmentation and pads with zeros at the end, which the feature layer turns into
+    exactly-zero frames, as in the cached pipelines. Clips are bucketed by their *original*
+    length, not the augmented one: every epoch then has the same number of batches. (Bucketed
+    by the augmented length, an epoch could have more batches than the first, and Keras, which
+    learns an unknown-size pipeline's batch count from the first epoch of a ``fit``, cut such an
+    epoch short and drew one more shuffle order than a resumed run did at that epoch.)
 
     Args:
         config: the run's settings (``augment.*``, ``train.seed``, ``train.batch_size``).
@@ -378,8 +382,8 @@ def augmented_training(
             then read in the (parallel) augmentation step of every epoch, never kept.
     """
     t, settings = config.train, config.augment
-    length, step, _ = frame_samples(config)
-    bounds = [b * step + length for b in frame_bounds(frame_lengths)]  # in samples
+    bounds = frame_bounds(frame_lengths)  # in frames of the clips as they are
+    original = tf.constant(np.asarray(frame_lengths, dtype=np.int32))
     index = np.arange(len(waves), dtype=np.int64)
     if read is None:
         # The distinct clips once, end to end, and per example where its clip starts and ends:
@@ -407,17 +411,21 @@ def augmented_training(
         position, (wave, label, i) = numbered
         wave = read(wave)
         key = tf.stack([draw, i * n + position])
-        return augment_clip(wave, key, settings), label
+        return augment_clip(wave, key, settings), label, original[i]
 
     features = tf.function(layer.__call__)
     return (
         tf.data.Dataset.zip(order, second)
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .bucket_by_sequence_length(
-            lambda x, y: tf.shape(x)[0],
+            lambda x, y, frames: frames,
             bucket_boundaries=[b + 1 for b in bounds],
             bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
         )
-        .map(lambda x, y: (features(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(
+            lambda x, y, frames: (features(x), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
         .prefetch(tf.data.AUTOTUNE)
     )
