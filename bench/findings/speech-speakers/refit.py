@@ -15,7 +15,6 @@ rule? One row per fold goes to screen.jsonl beside this file (``val`` is the bas
 import json
 import os
 import statistics as st
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 from bench import speech as bs  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import runs  # noqa: E402
 
 tag, base = sys.argv[1], Path(sys.argv[2])
 args = sys.argv[3:]
@@ -54,15 +56,7 @@ for fold in bs.loso_folds(names):
     cmd += args + ["--epochs", str(epochs), "--seed", seed, "-o", str(out), "--force"]
     cmd += ["--set", "train.verbose=epoch"]
     t = time.time()
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    marker = out / "cmd.txt"
-    if not (
-        (out / "metrics.json").exists() and marker.exists() and marker.read_text() == " ".join(cmd)
-    ):
-        with open(work / f"{fold['test']}.log", "w") as log:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
-        marker.write_text(" ".join(cmd))
-    m = json.loads((out / "metrics.json").read_text())
+    m = runs.run_once(cmd, out, work / f"{fold['test']}.log")
     row = dict(
         tag=tag,
         sets=["refit on 5 speakers", *args],
@@ -77,10 +71,7 @@ for fold in bs.loso_folds(names):
         s=round(time.time() - t),
         load=os.getloadavg()[0],
     )
-    rows.append(row)
-    print(json.dumps(row), flush=True)
-    with open(Path(__file__).with_name("screen.jsonl"), "a") as f:
-        f.write(json.dumps(row) + "\n")
+    runs.record(row, rows)
 
 print(
     tag,

@@ -11,10 +11,8 @@ screen.jsonl beside this file (``val`` = accuracy on I, ``base_test`` / ``test``
 """
 
 import csv
-import json
 import os
 import statistics as st
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 from bench import speech as bs  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import runs  # noqa: E402
 
 tag, args = sys.argv[1], sys.argv[2:]
 folder = REPO.parent / "shared" / "data" / "speech" / "fsdd" / "recordings"
@@ -51,19 +52,7 @@ for fold in bs.loso_folds(names):
         cmd += ["--set", f"{k}={v}"]
     cmd += ["--set", "train.refit=true", *args, "--seed", seed, "-o", str(out), "--force"]
     t = time.time()
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    marker = out / "cmd.txt"
-    if not (marker.exists() and marker.read_text() == " ".join(cmd)):
-        with open(work / f"{fold['test']}.log", "w") as log:
-            subprocess.run(
-                [*cmd, "--set", "train.verbose=epoch"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                check=True,
-            )
-        marker.write_text(" ".join(cmd))
-    m = json.loads((out / "metrics.json").read_text())
+    m = runs.run_once([*cmd, "--set", "train.verbose=epoch"], out, work / f"{fold['test']}.log")
     row = dict(
         tag=tag,
         sets=["refit judged on the validation speaker", *args],
@@ -78,10 +67,7 @@ for fold in bs.loso_folds(names):
         s=round(time.time() - t),
         load=os.getloadavg()[0],
     )
-    rows.append(row)
-    print(json.dumps(row), flush=True)
-    with open(Path(__file__).with_name("screen.jsonl"), "a") as f:
-        f.write(json.dumps(row) + "\n")
+    runs.record(row, rows)
 print(
     f"{tag}: {len(rows)} folds, on the validation speakers: refit "
     f"{st.mean(r['test'] for r in rows):.4f} against {st.mean(r['base_test'] for r in rows):.4f} "

@@ -8,9 +8,7 @@ JSON row per fold to screen.jsonl beside this file. A fold whose run folder alre
 metrics.json for the same command is not run again. Choices are made on the "val" column.
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 from bench import speech as bs
+
+sys.path.insert(0, str(Path(__file__).parent))
+import runs  # noqa: E402
 
 tag = sys.argv[1]
 args = sys.argv[2:]
@@ -43,16 +44,7 @@ for fold in bs.loso_folds(names):
         cmd += ["--set", f"{k}={v}"]
     cmd += args + ["--seed", seed, "-o", str(out), "--force", "--set", "train.verbose=epoch"]
     t = time.time()
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    marker = out / "cmd.txt"
-    if not (
-        (out / "metrics.json").exists()
-        and (not marker.exists() or marker.read_text() == " ".join(cmd))
-    ):
-        with open(work / f"{fold['test']}.log", "w") as log:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
-        marker.write_text(" ".join(cmd))
-    m = json.loads((out / "metrics.json").read_text())
+    m = runs.run_once(cmd, out, work / f"{fold['test']}.log", unmarked_ok=True)
     row = dict(
         tag=tag,
         sets=args,
@@ -66,10 +58,7 @@ for fold in bs.loso_folds(names):
         s=round(time.time() - t),
         load=os.getloadavg()[0],
     )
-    rows.append(row)
-    print(json.dumps(row), flush=True)
-    with open(Path(__file__).with_name("screen.jsonl"), "a") as f:
-        f.write(json.dumps(row) + "\n")
+    runs.record(row, rows)
 import statistics as st
 
 print(
