@@ -60,4 +60,5 @@ def test_refit_with_streaming_is_one_clear_error(tmp_path: Path):
     )
     assert result.exit_code != 0
     assert "train.refit" in result.stderr and "Traceback" not in result.stderr
+    assert "Training for" not in result.output  # refused before anything trained
     assert not (tmp_path / "out").exists()

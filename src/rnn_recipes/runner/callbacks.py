@@ -107,9 +107,7 @@ class NeverStop(ResumableEarlyStopping):
     """
 
     def __init__(self) -> None:
-        keras.callbacks.EarlyStopping.__init__(
-            self, monitor="loss", patience=2**31 - 1, restore_best_weights=False, verbose=0
-        )
+        super().__init__(monitor="loss", patience=2**31 - 1, restore_best_weights=False, verbose=0)
 
     def on_train_end(self, logs=None):
         return None  # no best weights to restore, no epoch-cap note: the epochs were chosen

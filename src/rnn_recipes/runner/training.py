@@ -84,7 +84,7 @@ def train(
 ) -> Trained:
     """Train ``resolved``'s model on ``data``, checkpointing into ``work`` after every epoch.
 
-    With ``refit_epochs`` (a refit, see :func:`rnn_recipes.runner.refit`), train a fresh model
+    With ``refit_epochs`` (a refit, see :func:`rnn_recipes.runner._refit`), train a fresh model
     for exactly that many epochs, with no validation pass and no early stopping, and keep the
     last weights: ``data.train`` already holds the validation examples.
     """

@@ -215,9 +215,9 @@ def make_datasets(config: Config, log=print, refit: bool = False) -> Prepared:
     """Read the data, adapt the vectorizer on train, and build the tf.data pipelines.
 
     With ``data.stream`` (or "auto" and more data than ``data.stream_above_mb``) no text is
-    held: :mod:`.stream` reads the files inside tf.data instead. With ``refit``
-    (``train.refit``) the validation texts train too: the vocabulary, the naive Bayes counts
-    and the training pipeline then cover them.
+    held: :mod:`.stream` reads the files inside tf.data instead (not with ``train.refit``).
+    With ``refit`` (the refit's data step) the validation texts train too: the vocabulary, the
+    naive Bayes counts and the training pipeline then cover them.
     """
     from . import stream
 
@@ -225,7 +225,8 @@ def make_datasets(config: Config, log=print, refit: bool = False) -> Prepared:
     if why:
         log(why)
     if streaming:
-        if refit:
+        # Checked on the first data step, not only the refit's: before anything trains.
+        if config.train.refit:
             raise ConfigError(
                 "train.refit reads the data into memory; it cannot be combined with streaming "
                 "(data.stream): set data.stream = false or train.refit = false"
