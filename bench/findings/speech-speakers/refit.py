@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 from bench import speech as bs  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 import runs  # noqa: E402
 
 tag, base = sys.argv[1], Path(sys.argv[2])
@@ -71,7 +71,7 @@ for fold in bs.loso_folds(names):
         s=round(time.time() - t),
         load=os.getloadavg()[0],
     )
-    runs.record(row, rows)
+    runs.record(row, rows, Path(__file__).with_name("screen.jsonl"))
 
 print(
     tag,

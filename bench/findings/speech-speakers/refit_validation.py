@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 from bench import speech as bs  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 import runs  # noqa: E402
 
 tag, args = sys.argv[1], sys.argv[2:]
@@ -67,7 +67,7 @@ for fold in bs.loso_folds(names):
         s=round(time.time() - t),
         load=os.getloadavg()[0],
     )
-    runs.record(row, rows)
+    runs.record(row, rows, Path(__file__).with_name("screen.jsonl"))
 print(
     f"{tag}: {len(rows)} folds, on the validation speakers: refit "
     f"{st.mean(r['test'] for r in rows):.4f} against {st.mean(r['base_test'] for r in rows):.4f} "

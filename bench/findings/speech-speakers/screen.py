@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 from bench import speech as bs
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 import runs  # noqa: E402
 
 tag = sys.argv[1]
@@ -58,7 +58,7 @@ for fold in bs.loso_folds(names):
         s=round(time.time() - t),
         load=os.getloadavg()[0],
     )
-    runs.record(row, rows)
+    runs.record(row, rows, Path(__file__).with_name("screen.jsonl"))
 import statistics as st
 
 print(

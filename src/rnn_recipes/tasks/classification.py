@@ -83,8 +83,8 @@ def serving_outputs(probabilities, class_names):
 def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str, extra_scores=None):
     """The recurrent part and head shared by the classification tasks.
 
-    ``x`` (masked sequence features) -> ``model.layers`` x (Bidirectional) GRU/LSTM -> mean over
-    unmasked steps or last state -> dropout -> softmax. Default activations, no recurrent
+    ``x`` (masked sequence features) -> ``model.layers`` x (Bidirectional) GRU/LSTM -> mean and/or
+    maximum over unmasked steps (:mod:`.pooling`) or last state -> dropout -> softmax. Default activations, no recurrent
     dropout and right-padded masks keep every layer cuDNN-eligible on GPU. ``extra_scores``
     ([batch, classes], e.g. another expert's log-scores) are added to the class scores before
     the softmax.
@@ -103,8 +103,10 @@ def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str, e
             if m.bidirectional
             else rnn(x)
         )
-    if m.pooling == "mean":
-        x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # mask-aware
+    if m.pooling != "last":
+        from .pooling import pool
+
+        x = pool(x, m.pooling)  # over unmasked steps only
     x = keras.layers.Dropout(m.dropout, name="head_dropout")(x)
     if extra_scores is None:
         outputs = keras.layers.Dense(len(class_names), activation="softmax", name="classes")(x)

@@ -110,6 +110,7 @@ class SentimentTask(ClassificationTask):
         return serving.serving(config, data, full_model)
 
     def register_layers(self) -> None:
+        from .. import pooling  # noqa: F401  (registration happens on import)
         from . import layers  # noqa: F401  (registration happens on import)
 
     def predict(

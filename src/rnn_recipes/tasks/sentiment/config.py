@@ -92,7 +92,9 @@ class ModelConfig:
     units: int = 32  # per direction; on sentence data 64 overfits sooner and is no better
     layers: int = 1  # stacked RNN layers; one is enough for sentence-level sentiment
     bidirectional: bool = True  # reading both ways helps negation and late cues
-    pooling: Literal["last", "mean"] = "mean"  # mean over unmasked steps is steadier than last
+    # Over unmasked steps: "mean" (steadier than "last", the final state), "max" (the strongest
+    # cue of each feature), "mean_max" (both side by side).
+    pooling: Literal["last", "mean", "max", "mean_max"] = "mean"
     dropout: float = 0.5  # on embeddings and before the head (never recurrent: keeps cuDNN)
     # Size of the word vectors; most weights live here. Unset: 64 learnt from scratch, or the
     # dimension of model.pretrained_vectors (set, it must equal theirs).

@@ -114,6 +114,7 @@ class SpeechTask(ClassificationTask):
         return serving.extra_serving(config, data, full_model)
 
     def register_layers(self) -> None:
+        from .. import pooling  # noqa: F401  (registration happens on import)
         from . import layers  # noqa: F401  (registration happens on import)
 
     def predict(

@@ -116,7 +116,9 @@ class ModelConfig:
     units: int = 64  # per direction; enough for digits and keywords without overfitting
     layers: int = 2  # a second layer sees longer-range patterns (syllables, not frames)
     bidirectional: bool = True  # a word's end informs its start; clips are whole utterances
-    pooling: Literal["last", "mean"] = "mean"  # mean over unmasked frames: steady on short clips
+    # Over unmasked frames: "mean" (steady on short clips), "max" (the strongest cue of each
+    # feature), "mean_max" (both side by side); or the "last" state.
+    pooling: Literal["last", "mean", "max", "mean_max"] = "mean"
     dropout: float = 0.2  # before the classifier (never recurrent: keeps cuDNN eligible)
     # "conv": two small 3x3 convolutions over (time, feature), pooled along the features,
     # before the RNN (formant shifts between voices move pooled responses less); "none": the

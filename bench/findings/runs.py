@@ -1,14 +1,13 @@
-"""What the speaker screens (screen.py, refit.py, refit_validation.py) share: one fold's run
-through the CLI, skipped when its folder already holds the result of the same command, and the
-fold's row appended to screen.jsonl beside this file."""
+"""What the findings' screens share (speech-speakers/screen.py, refit.py, refit_validation.py,
+sentiment-rnn/screen.py): one run through the CLI, skipped when its folder already holds the
+result of the same command, and its row appended to the screen's JSON-lines file."""
 
 import json
 import os
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-ROWS = Path(__file__).with_name("screen.jsonl")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_once(cmd: list[str], out: Path, log: Path, unmarked_ok: bool = False) -> dict:
@@ -26,9 +25,9 @@ def run_once(cmd: list[str], out: Path, log: Path, unmarked_ok: bool = False) ->
     return json.loads((out / "metrics.json").read_text())
 
 
-def record(row: dict, rows: list[dict]) -> None:
-    """Keep ``row``, print it and append it to screen.jsonl."""
+def record(row: dict, rows: list[dict], path: Path) -> None:
+    """Keep ``row``, print it and append it to ``path`` (JSON lines)."""
     rows.append(row)
     print(json.dumps(row), flush=True)
-    with open(ROWS, "a") as f:
+    with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
