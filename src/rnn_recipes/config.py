@@ -148,11 +148,21 @@ def validate_train(t: TrainConfig) -> None:
         )
     if not 0 <= t.seed <= SEED_MAX:
         raise ConfigError(f"train.seed must be in [0, {SEED_MAX}], got {t.seed}")
-    # train.refit exists in the tasks that can refit (their [train] section has the key).
-    if getattr(t, "refit", False) and t.strategy != "default":
+    # train.refit and train.ensemble exist in the tasks that can use them (their [train]
+    # section has the key).
+    ensemble = getattr(t, "ensemble", 1)
+    if ensemble < 1:
+        raise ConfigError(f"train.ensemble is a number of models, 1 or more; got {ensemble}")
+    for key, on in (("refit", getattr(t, "refit", False)), ("ensemble", ensemble > 1)):
+        if on and t.strategy != "default":
+            raise ConfigError(
+                f'train.{key} runs on one device; it cannot be combined with train.strategy = "'
+                f'{t.strategy}" yet: set one of them back to its default'
+            )
+    if ensemble > 1 and getattr(t, "refit", False):
         raise ConfigError(
-            f'train.refit runs on one device; it cannot be combined with train.strategy = "'
-            f'{t.strategy}" yet: set one of them back to its default'
+            "train.ensemble and train.refit cannot be combined yet: set train.refit = false "
+            "or train.ensemble = 1"
         )
 
 

@@ -19,6 +19,7 @@ under ``multi-worker`` only the chief writes a run folder. The folder's layout::
     model.keras        the end-to-end Keras model (raw input in)
     saved_model/       TensorFlow SavedModel, signature ``serving_default`` (raw input in)
     refit/             with ``train.refit``: the refit's history.csv and logs/ (see ``_refit``)
+    members/K/         with ``train.ensemble``: member K's history.csv and logs/ (``_ensemble``)
     .rnn-recipes-run   the marker that tells this tool the folder is a run folder it made
 """
 
@@ -156,6 +157,8 @@ def run(
             metrics = _run_in(resolved, folder.work, log, resume, role)
         shutil.rmtree(folder.work / CHECKPOINTS, ignore_errors=True)
         shutil.rmtree(folder.work / REFIT / CHECKPOINTS, ignore_errors=True)
+        for member in (folder.work / MEMBERS).glob(f"*/{CHECKPOINTS}"):
+            shutil.rmtree(member, ignore_errors=True)
         folder.finish(force)
     except BaseException as exc:
         raise _failed(folder, exc, resolved, resume) from None
@@ -279,6 +282,12 @@ def _run_in(
         metrics = artifacts.metrics_record(resolved, data, trained, test, strategy, role)
         metrics.update(task.run_info(cfg, data))  # extra top-level sections, if the task has any
         metrics.update(after)
+        if getattr(t, "ensemble", 1) > 1:
+            log(f"Test of member 1: {task.summary(test)}")
+            model, test, record = _ensemble(resolved, work, data, trained, model, test, log, resume)
+            metrics["test"] = test
+            metrics["validation"] = record.pop("validation")
+            metrics["ensemble"] = record
         if getattr(t, "refit", False):
             log(f"Test before the refit: {task.summary(test)}")
             resolved, model, data, refit_record = _refit(
@@ -339,6 +348,86 @@ def _refit(resolved: Resolved, work: Path, data, trained, settled: dict, log: Lo
         ),
     }
     return resolved, refit.model, refit_data, record
+
+
+MEMBERS = "members"  # an ensemble's members 2, 3, ...: their history, logs and checkpoints
+
+
+def _ensemble(
+    resolved: Resolved, work: Path, data, first, first_model, first_test: dict, log, resume
+):
+    """``train.ensemble = K``: K - 1 more models trained like the first, averaged into one.
+
+    Member k (k >= 2) reads the data again (the same split, the same pipelines), starts from
+    weights drawn with seed ``train.seed + k - 1`` and skips ``(k - 1) * train.epochs`` epochs of
+    the pipeline's shuffle (and augmentation) draws, so no two members train on the same draws;
+    its early stopping and what ``after_training`` settles are its own. Each member trains in
+    ``members/k/`` (its own checkpoint, so ``--resume`` continues the member it stopped in).
+
+    Returns the averaged model (:meth:`Task.ensemble_model`), its test metrics, and the
+    ``ensemble`` section of metrics.json (with ``validation``: the averaged model's).
+    """
+    cfg, task, t = resolved.config, resolved.task, resolved.config.train
+    models, rows = [first_model], [_member_row(1, t.seed, first, first_test)]
+    for k in range(2, t.ensemble + 1):
+        seed = t.seed + k - 1
+        log("")
+        log(f"Ensemble member {k} of {t.ensemble}: starting weights from seed {seed}")
+        keras.utils.set_random_seed(t.seed)  # the data step as the first member's
+        with data_cache.folder(work / data_cache.CACHE / MEMBERS / str(k)):
+            member_data = task.make_datasets(cfg, lambda *_: None)
+        keras.utils.set_random_seed(seed)
+        folder = work / MEMBERS / str(k)
+        folder.mkdir(parents=True, exist_ok=True)
+        again = resume and (folder / CHECKPOINTS).is_dir()
+        trained = training.train(
+            resolved,
+            folder,
+            member_data,
+            None,
+            log,
+            again,
+            distributed.Role(),
+            skip_epochs=(k - 1) * t.epochs,
+        )
+        task.after_training(cfg, member_data, trained.model, log)
+        test = task.evaluate(cfg, member_data, trained.model)
+        log(f"Test of member {k}: {task.summary(test)}")
+        models.append(trained.model)
+        rows.append(_member_row(k, seed, trained, test))
+    model = task.ensemble_model(cfg, data, models)
+    log("")
+    log(f"Evaluating the average of the {len(models)} members")
+    validation = artifacts.evaluate_on(task, cfg, model, data.validation)
+    record = {
+        "members": rows,
+        "validation": validation,
+        "note": (
+            f"the exported model averages the class probabilities of {len(models)} models "
+            "trained alike from different starting weights and draws; test and validation are "
+            "the average's, each member's are in members"
+        ),
+    }
+    return model, task.evaluate(cfg, data, model), record
+
+
+def _member_row(k: int, seed: int, trained, test: dict) -> dict:
+    """One ensemble member in metrics.json."""
+    history = trained.history
+    return {
+        "member": k,
+        "seed": seed,
+        "best_epoch": trained.best_epoch,
+        "epochs_run": len(history.get("loss", [])),
+        "seconds": round(trained.seconds, 3),
+        "resumed_after_epoch": trained.resumed_after,
+        "validation": {
+            key[4:]: values[trained.best_epoch - 1]
+            for key, values in history.items()
+            if key.startswith("val_") and len(values) >= trained.best_epoch
+        },
+        "test": {key: value for key, value in test.items() if isinstance(value, (int, float))},
+    }
 
 
 def _record_config(resolved: Resolved, work: Path) -> None:

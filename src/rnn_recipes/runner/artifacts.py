@@ -40,6 +40,15 @@ def settle_and_evaluate(resolved, data, trained: Trained, strategy, log) -> tupl
     return model, after or {}, task.evaluate(cfg, data, model)
 
 
+def evaluate_on(task, cfg, model, dataset) -> dict[str, float]:
+    """The loss and metrics ``task.compile_model`` gives ``model``, over a labelled ``dataset``
+    (e.g. an averaged ensemble on the validation split). A twin sharing ``model``'s layers is
+    compiled, not ``model``: an exported model carries no optimizer."""
+    twin = keras.Model(model.input, model.output)
+    task.compile_model(twin, cfg)
+    return {k: float(v) for k, v in twin.evaluate(dataset, verbose=0, return_dict=True).items()}
+
+
 def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role) -> dict[str, Any]:
     """The body of metrics.json."""
     cfg, t = resolved.config, resolved.config.train

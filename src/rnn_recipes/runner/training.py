@@ -81,12 +81,17 @@ def train(
     resume: bool,
     role: distributed.Role,
     refit_epochs: int | None = None,
+    skip_epochs: int = 0,
 ) -> Trained:
     """Train ``resolved``'s model on ``data``, checkpointing into ``work`` after every epoch.
 
     With ``refit_epochs`` (a refit, see :func:`rnn_recipes.runner._refit`), train a fresh model
     for exactly that many epochs, with no validation pass and no early stopping, and keep the
     last weights: ``data.train`` already holds the validation examples.
+
+    With ``skip_epochs`` (an ensemble member, see :func:`rnn_recipes.runner._ensemble`), the
+    training pipeline first draws that many epochs' shuffle orders (and, in speech, their
+    augmentations) unused, so a member trains on other draws than the members before it.
     """
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
     epochs = refit_epochs or t.epochs
@@ -138,7 +143,17 @@ def train(
         started = time.perf_counter()
         validation = None if refit_epochs else data.validation
         history = _fit(
-            model, data.train, validation, strategy, done, epochs, t, role, log, callbacks
+            model,
+            data.train,
+            validation,
+            strategy,
+            done,
+            epochs,
+            t,
+            role,
+            log,
+            callbacks,
+            skip_epochs,
         )
         result.seconds = time.perf_counter() - started
         result.train_seconds = timer.train_seconds
@@ -152,14 +167,27 @@ def train(
 
 
 def _fit(
-    model, train, validation, strategy, done: int, epochs: int, t, role, log, callbacks: list
+    model,
+    train,
+    validation,
+    strategy,
+    done: int,
+    epochs: int,
+    t,
+    role,
+    log,
+    callbacks: list,
+    skip_epochs: int = 0,
 ) -> dict:
-    """``fit``, or the distributed loop, from epoch ``done``; returns this session's history."""
+    """``fit``, or the distributed loop, from epoch ``done``; returns this session's history.
+
+    ``skip_epochs`` more epochs' draws are made first (one device only)."""
     # Length-bucketed pipelines have no known size, which Keras reports after the first epoch
     # as "input ran out of data"; nothing ran out, the epoch simply ended.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=compat.UNKNOWN_SIZE_WARNING)
         if strategy is not None:
+            assert not skip_epochs, "ensemble members train on one device"
             history = distributed.fit_distributed(
                 model,
                 strategy,
@@ -176,7 +204,7 @@ def _fit(
             # Each iterator of the training set draws a new shuffle order from the pipeline's
             # seeded generator; replay the draws of the completed epochs so the resumed epochs
             # see the orders they would have. (The distributed loop replays them itself.)
-            for _ in range(done * compat.iterators_per_epoch(train)):
+            for _ in range((skip_epochs + done) * compat.iterators_per_epoch(train)):
                 iter(train)
             history = model.fit(
                 train,

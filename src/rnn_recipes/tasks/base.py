@@ -18,6 +18,7 @@ The run, as the runner drives it::
 
     data  = task.make_datasets(config, log)          # read, split, fit vocabularies/statistics
     (train.refit: after the test, task.refit_datasets(config, log), a fresh model, fixed epochs)
+    (train.ensemble: more models trained alike, then task.ensemble_model(config, data, models))
     model = task.build_model(config, data.spec)      # explicit sizes only: rebuildable
     task.initialize(model, config, data)             # data-dependent starting values (hook)
     task.compile_model(model, config); model.fit(...)
@@ -118,6 +119,12 @@ class Task(abc.ABC):
         on validation fixed (a refit has no held-out validation to choose on). ``settled`` is
         what it returned. Default: ``config`` unchanged."""
         return config
+
+    def ensemble_model(self, config: Any, data: Prepared, models: list):
+        """``train.ensemble`` (tasks whose [train] has the key): one model, with the inputs and
+        outputs of each of ``models``, that averages their outputs; it is evaluated and
+        exported like a single trained model."""
+        raise ConfigError(f"train.ensemble: the {self.name} task cannot average models")
 
     @abc.abstractmethod
     def build_model(self, config: Any, spec: Any):

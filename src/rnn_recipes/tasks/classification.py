@@ -117,6 +117,19 @@ def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str, e
     return keras.Model(inputs, outputs, name=name)
 
 
+def average_models(models: list, name: str):
+    """One model averaging the class probabilities of ``models`` (alike: same inputs, same
+    classes), each kept whole inside it as ``member_1``, ``member_2``, ..."""
+    from .._lazy import keras
+
+    inputs = keras.tree.map_structure(
+        lambda x: keras.Input(shape=x.shape[1:], dtype=x.dtype, name=x.name), models[0].input
+    )
+    members = [keras.Model(m.input, m.output, name=f"member_{i}") for i, m in enumerate(models, 1)]
+    average = keras.layers.Average(name="average")([member(inputs) for member in members])
+    return keras.Model(inputs, average, name=name)
+
+
 def compile_classifier(model, train_config) -> None:
     """Adam with gradient clipping, sparse categorical cross-entropy, accuracy."""
     from .._lazy import keras

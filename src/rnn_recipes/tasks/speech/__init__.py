@@ -77,6 +77,11 @@ class SpeechTask(ClassificationTask):
 
         return pipeline.make_datasets(config, log, refit=True)
 
+    def ensemble_model(self, config: Config, data: Prepared, models: list) -> keras.Model:
+        from ..classification import average_models
+
+        return average_models(models, "speech_ensemble")
+
     def build_model(self, config: Config, spec: Spec) -> keras.Model:
         from . import model
 

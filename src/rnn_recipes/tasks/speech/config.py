@@ -129,13 +129,18 @@ class ModelConfig:
 
 @dataclass
 class SpeechTrainConfig(TrainConfig):
-    """Training settings: the shared ones, and the refit."""
+    """Training settings: the shared ones, the refit and the ensemble."""
 
     # After training, train a fresh model on the training *and* validation clips for the number
     # of epochs validation chose, and test and export that one. With speakers held out for
     # validation it hears more voices (FSDD leave-one-speaker-out: docs/speech.md); it costs a
     # second training, and the exported model's validation figures are no longer held out.
     refit: bool = False
+    # Train this many models alike, each from its own starting weights (seeds train.seed,
+    # train.seed + 1, ...) and its own shuffle and augmentation draws on the same split, and
+    # export the average of their class probabilities as one model. Costs that many trainings;
+    # metrics.json reports every member and the average (FSDD: docs/speech.md, "New speakers").
+    ensemble: int = 1
 
 
 @dataclass
