@@ -197,6 +197,19 @@ def loso_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
             "mean": sum(before.values()) / len(before),
             "worst": min(before.values()),
         }
+    # With train.ensemble the exported model averages several; each member alone is reported
+    # beside it (member 1 is the run without the ensemble).
+    members = {f["test"]: f.get("member_accuracies") for f in folds}
+    if all(members.values()):
+        first = {speaker: values[0] for speaker, values in members.items()}
+        every = [v for values in members.values() for v in values]
+        summary["single_models"] = {
+            "members": len(next(iter(members.values()))),
+            "per_speaker": members,
+            "member_1_mean": sum(first.values()) / len(first),
+            "member_1_worst": min(first.values()),
+            "mean_of_members": sum(every) / len(every),
+        }
     return summary
 
 
@@ -236,6 +249,9 @@ def run_loso(
                 "accuracy_before_refit": metrics.get("refit", {})
                 .get("test_before_refit", {})
                 .get("accuracy"),
+                "member_accuracies": [
+                    m["test"]["accuracy"] for m in metrics.get("ensemble", {}).get("members", [])
+                ],
                 "validation_accuracy": metrics["validation"].get("accuracy"),
                 "best_epoch": train["best_epoch"],
                 "epochs_run": train["epochs_run"],
@@ -294,6 +310,13 @@ def loso_notes(loso: dict[str, Any], throughput: dict[str, Any], seed: int) -> l
         if before
         else ""
     )
+    single = loso.get("single_models")
+    if single:
+        refit += (
+            f"; an average of {single['members']} models (train.ensemble), each alone: member 1 "
+            f"mean {single['member_1_mean']:.3f}, worst {single['member_1_worst']:.3f}, all "
+            f"members' mean {single['mean_of_members']:.3f}"
+        )
     return [
         f"leave-one-speaker-out (6 folds, validation = the next speaker, seed {seed}, one run): "
         f"mean {loso['mean']:.3f} (target >= {t['mean']}), worst {loso['worst']:.3f} "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.speech import loso_folds, loso_summary, write_fold_manifest
+from bench.speech import loso_folds, loso_notes, loso_summary, write_fold_manifest
 
 NAMES = [f"{d}_{s}_{i}.wav" for d in range(2) for s in ("theo", "amy", "bob") for i in range(3)]
 
@@ -53,3 +53,21 @@ def test_summary_reports_the_model_before_the_refit_beside_it():
     before = summary["before_refit"]
     assert before["mean"] == pytest.approx(0.65) and before["worst"] == 0.5
     assert before["per_speaker"] == {"amy": 0.8, "bob": 0.5}
+
+
+def test_summary_reports_each_ensemble_member_beside_the_average():
+    row = {"validation": "x", "validation_accuracy": 0.7, "best_epoch": 2, "epochs_run": 3}
+    folds = [
+        {"test": "amy", "accuracy": 0.9, "member_accuracies": [0.8, 0.85, 0.7], "seconds": 1.0},
+        {"test": "bob", "accuracy": 0.6, "member_accuracies": [0.5, 0.6, 0.4], "seconds": 2.0},
+    ]
+    folds = [{**row, **f} for f in folds]
+    summary = loso_summary(folds)
+    assert summary["mean"] == 0.75  # the averaged models'
+    single = summary["single_models"]
+    assert single["members"] == 3
+    assert single["member_1_mean"] == pytest.approx(0.65) and single["member_1_worst"] == 0.5
+    assert single["mean_of_members"] == pytest.approx(3.85 / 6)
+    assert "single_models" not in loso_summary([{**f, "member_accuracies": []} for f in folds])
+    notes = loso_notes(summary, {"augment_on": 2, "augment_off": 2, "ratio": 1, "epochs": 1}, 1)
+    assert "an average of 3 models (train.ensemble), each alone: member 1 mean 0.650" in notes[0]
