@@ -57,7 +57,7 @@ def _args(clips: Path, *extra: str) -> list:
 @pytest.fixture(scope="module")
 def runs(clips: Path) -> dict[str, Path]:
     out = {}
-    for name, extra in (("plain", []), ("ensemble", ["--set", "train.ensemble=3"])):
+    for name, extra in (("plain", []), ("ensemble", ["--set", "train.ensemble=2"])):
         out[name] = clips.parent / name
         done = subprocess.run(
             _cli(*_args(clips, *extra), "-o", out[name]), capture_output=True, text=True
@@ -82,26 +82,25 @@ def test_ensemble_run_reports_every_member_and_exports_their_average(runs: dict[
     plain, ensemble = _metrics(runs["plain"]), _metrics(runs["ensemble"])
     record = ensemble["ensemble"]
     members = record["members"]
-    assert [m["member"] for m in members] == [1, 2, 3]
-    assert [m["seed"] for m in members] == [1337, 1338, 1339]
+    assert [m["member"] for m in members] == [1, 2]
+    assert [m["seed"] for m in members] == [1337, 1338]
     # Member 1 is the plain run: same epochs, same validation, same test.
     assert members[0]["best_epoch"] == plain["train"]["best_epoch"]
     assert members[0]["validation"] == plain["validation"]
     assert members[0]["test"]["accuracy"] == plain["test"]["accuracy"]
     # The others started elsewhere: they end elsewhere.
-    assert len({m["validation"]["loss"] for m in members}) == 3
+    assert members[0]["validation"]["loss"] != members[1]["validation"]["loss"]
     # Validation and test are the average's (its loss is not any member's).
     assert ensemble["validation"]["loss"] not in [m["validation"]["loss"] for m in members]
     assert 0 <= ensemble["validation"]["accuracy"] <= 1
     assert "average" in record["note"]
     stdout = (runs["ensemble"] / "stdout.txt").read_text()
-    assert "Ensemble member 3 of 3: starting weights from seed 1339" in stdout
-    for k in (2, 3):
-        assert (runs["ensemble"] / "members" / str(k) / "history.csv").is_file()
-        assert not (runs["ensemble"] / "members" / str(k) / "checkpoint").exists()
+    assert "Ensemble member 2 of 2: starting weights from seed 1338" in stdout
+    assert (runs["ensemble"] / "members" / "2" / "history.csv").is_file()
+    assert not (runs["ensemble"] / "members" / "2" / "checkpoint").exists()
     assert not (runs["ensemble"] / "cache").exists()
 
-    # model.keras holds the three members; its output is the mean of theirs, and the
+    # model.keras holds both members; its output is the mean of theirs, and the
     # SavedModel (raw waveforms in) gives the same probabilities.
     import tensorflow as tf
 
@@ -111,7 +110,7 @@ def test_ensemble_run_reports_every_member_and_exports_their_average(runs: dict[
     inner = full.get_layer("speech_ensemble")
     waves = _waves()
     frames = full.get_layer("features")(waves)
-    each = [np.asarray(inner.get_layer(f"member_{k}")(frames)) for k in (1, 2, 3)]
+    each = [np.asarray(inner.get_layer(f"member_{k}")(frames)) for k in (1, 2)]
     np.testing.assert_allclose(np.asarray(full(waves)), np.mean(each, axis=0), atol=1e-5)
     assert not np.allclose(each[0], each[1], atol=1e-3)
     served = (
