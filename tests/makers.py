@@ -36,6 +36,27 @@ SPEECH_TINY = [
 ]
 
 
+def speech_run(clips: Path, *extra) -> list:
+    """``run speech`` arguments for clips from :func:`make_wavs` (labels from the file names,
+    8 kHz, the tiny model with 8 units and a fast learning rate), then ``extra``."""
+    return [
+        "run",
+        "speech",
+        "--data",
+        clips,
+        "--set",
+        f"data.label_regex={REGEX}",
+        "--set",
+        "data.sample_rate=8000",
+        *SPEECH_TINY,
+        "--set",
+        "model.units=8",
+        "--set",
+        "train.learning_rate=0.02",
+        *extra,
+    ]
+
+
 def clip(label: str, seed: int, seconds: float | None = None, rate: int = RATE) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = int(rate * (seconds or rng.uniform(0.08, 0.2)))

@@ -25,7 +25,7 @@ from tests.conftest import (
     require_shared,
     run_quick_start,
 )
-from tests.makers import RATE, REGEX, SPEAKERS, clip, make_wavs, write_manifest
+from tests.makers import RATE, REGEX, SPEAKERS, clip, make_wavs, speech_run, write_manifest
 from tests.makers import SPEECH_TINY as TINY
 
 QUIET = lambda *_: None  # noqa: E731
@@ -342,25 +342,7 @@ def wav_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("speech")
     folder = make_wavs(root / "clips", labels=("low", "mid", "high"), takes=4)
     out = root / "run"
-    result = invoke(
-        "run",
-        "speech",
-        "--data",
-        folder,
-        "--set",
-        f"data.label_regex={REGEX}",
-        "--set",
-        "data.sample_rate=8000",
-        *TINY,
-        "--set",
-        "model.units=8",
-        "--set",
-        "train.learning_rate=0.02",
-        "--epochs",
-        "8",
-        "-o",
-        out,
-    )
+    result = invoke(*speech_run(folder, "--epochs", "8", "-o", out))
     assert result.exit_code == 0, result.output
     return out
 

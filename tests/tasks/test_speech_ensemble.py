@@ -19,8 +19,7 @@ import pytest
 
 from rnn_recipes.config import load_config
 from rnn_recipes.errors import ConfigError
-from tests.makers import REGEX, clip, make_wavs
-from tests.makers import SPEECH_TINY as TINY
+from tests.makers import clip, make_wavs, speech_run
 
 EXACT = ["--set", "train.deterministic=true", "--set", "train.patience=2", "--epochs", "3"]
 
@@ -35,23 +34,7 @@ def clips(tmp_path_factory) -> Path:
 
 
 def _args(clips: Path, *extra: str) -> list:
-    return [
-        "run",
-        "speech",
-        "--data",
-        clips,
-        "--set",
-        f"data.label_regex={REGEX}",
-        "--set",
-        "data.sample_rate=8000",
-        *TINY,
-        "--set",
-        "model.units=8",
-        "--set",
-        "train.learning_rate=0.02",
-        *EXACT,
-        *extra,
-    ]
+    return speech_run(clips, *EXACT, *extra)
 
 
 @pytest.fixture(scope="module")
