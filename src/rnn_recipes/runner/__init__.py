@@ -413,19 +413,14 @@ def _ensemble(
 
 def _member_row(k: int, seed: int, trained, test: dict) -> dict:
     """One ensemble member in metrics.json."""
-    history = trained.history
     return {
         "member": k,
         "seed": seed,
         "best_epoch": trained.best_epoch,
-        "epochs_run": len(history.get("loss", [])),
+        "epochs_run": len(trained.history.get("loss", [])),
         "seconds": round(trained.seconds, 3),
         "resumed_after_epoch": trained.resumed_after,
-        "validation": {
-            key[4:]: values[trained.best_epoch - 1]
-            for key, values in history.items()
-            if key.startswith("val_") and len(values) >= trained.best_epoch
-        },
+        "validation": artifacts.best_validation(trained),
         "test": {key: value for key, value in test.items() if isinstance(value, (int, float))},
     }
 

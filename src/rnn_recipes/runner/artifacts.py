@@ -49,6 +49,15 @@ def evaluate_on(task, cfg, model, dataset) -> dict[str, float]:
     return {k: float(v) for k, v in twin.evaluate(dataset, verbose=0, return_dict=True).items()}
 
 
+def best_validation(trained: Trained) -> dict[str, float]:
+    """The validation figures of the epoch whose weights the model kept (its best)."""
+    return {
+        k[4:]: v[trained.best_epoch - 1]
+        for k, v in trained.history.items()
+        if k.startswith("val_") and len(v) >= trained.best_epoch
+    }
+
+
 def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role) -> dict[str, Any]:
     """The body of metrics.json."""
     cfg, t = resolved.config, resolved.config.train
@@ -88,11 +97,7 @@ def metrics_record(resolved, data, trained: Trained, test: dict, strategy, role)
             "parameters": trained.trainable + trained.fixed,
             "trainable_parameters": trained.trainable,
         },
-        "validation": {
-            k[4:]: v[trained.best_epoch - 1]
-            for k, v in history.items()
-            if k.startswith("val_") and len(v) >= trained.best_epoch
-        },
+        "validation": best_validation(trained),
         "versions": versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }

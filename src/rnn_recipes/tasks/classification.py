@@ -83,9 +83,10 @@ def serving_outputs(probabilities, class_names):
 def rnn_classifier(inputs, x, model_config, class_names: list[str], name: str, extra_scores=None):
     """The recurrent part and head shared by the classification tasks.
 
-    ``x`` (masked sequence features) -> ``model.layers`` x (Bidirectional) GRU/LSTM -> mean and/or
-    maximum over unmasked steps (:mod:`.pooling`) or last state -> dropout -> softmax. Default activations, no recurrent
-    dropout and right-padded masks keep every layer cuDNN-eligible on GPU. ``extra_scores``
+    ``x`` (masked sequence features) -> ``model.layers`` x (Bidirectional) GRU/LSTM -> mean
+    and/or maximum over unmasked steps (:mod:`.pooling`) or last state -> dropout -> softmax.
+    Default activations, no recurrent dropout and right-padded masks keep every layer
+    cuDNN-eligible on GPU. ``extra_scores``
     ([batch, classes], e.g. another expert's log-scores) are added to the class scores before
     the softmax.
     """
