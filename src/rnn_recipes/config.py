@@ -50,6 +50,10 @@ class TrainConfig:
     clipnorm: float = 1.0  # gradient clipping keeps recurrent nets away from exploding steps
     patience: int = 3  # epochs without validation improvement before early stopping
     monitor: Literal["loss", "accuracy"] = "loss"  # validation figure early stopping watches
+    # "cosine": the learning rate falls from learning_rate to near 0 along a half cosine over
+    # train.epochs (per epoch), so the last epochs before the cap settle instead of jumping
+    # around; "constant": learning_rate throughout. (Forecast has its own schedules.)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     seed: int = 1337  # seeds Python, NumPy and TensorFlow so runs are repeatable
     deterministic: bool = False  # also make TensorFlow ops deterministic (slower; same results)
     verbose: Literal["auto", "bar", "epoch", "quiet"] = "auto"  # progress: bar on a terminal

@@ -6,6 +6,7 @@ output dict, and turning served outputs into records, metrics and printed lines.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -199,11 +200,33 @@ def confusion_plot(metrics: dict[str, Any], folder) -> None:
     plot_confusion_matrix(cm["matrix"], cm["labels"], folder / "confusion_matrix.png")
 
 
+def cosine_rate(base: float, epoch: int, epochs: int) -> float:
+    """The ``"cosine"`` schedule's rate for (0-based) ``epoch`` of ``epochs``: ``base`` in the
+    first epoch, falling along a half cosine to ``base * (1 - cos(pi / epochs)) / 2`` in the
+    last one (never 0: the last epoch still learns)."""
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs - 1) / epochs))
+
+
+def schedule_callbacks(train) -> list:
+    """``train.lr_schedule`` as a Keras callback (none for ``"constant"``). Keras passes the
+    absolute epoch index, so a resumed run (and a refit, which trains the first epochs of the
+    same schedule) takes the rates of the epochs it trains."""
+    if train.lr_schedule == "constant":
+        return []
+    from .._lazy import keras
+
+    base, epochs = train.learning_rate, train.epochs
+    return [keras.callbacks.LearningRateScheduler(lambda e, lr: cosine_rate(base, e, epochs))]
+
+
 class ClassificationTask(Task):
     """What the classification tasks share: compiling, the summary line, printing, the plot."""
 
     def compile_model(self, model, config) -> None:
         compile_classifier(model, config.train)
+
+    def callbacks(self, config) -> list:
+        return schedule_callbacks(config.train)
 
     def summary(self, test: dict[str, Any]) -> str:
         return summary(test)
