@@ -260,6 +260,7 @@ def run(args) -> dict[str, Any]:
             "data.manifest": speech["manifest"][k],
             "data.sample_rate": 8000,  # a manifest replaces the recipe's data section
             "data.allow_outside": "true",  # the clips are outside the scratch folder
+            "train.ensemble": 1,  # one model's time and memory per scale, not the recipe's three
         }
         return common.fixed_epochs_command(
             str(common.RECIPES.relative_to(common.REPO) / "fsdd.toml"), data, n_epochs, seed, out

@@ -618,6 +618,8 @@ def test_fsdd_short_run(tmp_path: Path):
         "--set",
         "train.learning_rate=0.005",
         "--set",
+        "train.ensemble=1",  # one small model (the recipe averages three)
+        "--set",
         "train.verbose=quiet",
         "--epochs",
         "4",

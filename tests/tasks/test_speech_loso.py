@@ -71,3 +71,13 @@ def test_summary_reports_each_ensemble_member_beside_the_average():
     assert "single_models" not in loso_summary([{**f, "member_accuracies": []} for f in folds])
     notes = loso_notes(summary, {"augment_on": 2, "augment_off": 2, "ratio": 1, "epochs": 1}, 1)
     assert "an average of 3 models (train.ensemble), each alone: member 1 mean 0.650" in notes[0]
+
+
+def test_official_split_members_are_reported_per_seed():
+    from bench.speech import official_members
+
+    single = official_members({"1": [0.9, 0.8, 0.7], "2": [0.7, 0.8, 0.9]})
+    assert single["member_1_mean"] == pytest.approx(0.8)
+    assert single["mean_of_members"] == pytest.approx(0.8)
+    assert single["per_seed"]["2"] == [0.7, 0.8, 0.9]
+    assert "averages 3 members (train.ensemble); member 1 alone 0.8000" in single["note"]
