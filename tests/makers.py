@@ -16,6 +16,15 @@ import numpy as np
 from rnn_recipes.data import audio
 from tests.conftest import TINY as SENTIMENT_TINY
 
+# --- sentiment ---------------------------------------------------------------------------------
+
+
+def sentiment_run(data: Path, *extra) -> list:
+    """``run sentiment`` arguments for a reviews file (the tiny model of the tests), then
+    ``extra``."""
+    return ["run", "sentiment", "--data", data, *SENTIMENT_TINY, *extra]
+
+
 # --- speech ------------------------------------------------------------------------------------
 
 RATE = 8000

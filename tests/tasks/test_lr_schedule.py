@@ -13,7 +13,8 @@ import pytest
 from rnn_recipes.config import load_config
 from rnn_recipes.tasks import get as get_task
 from rnn_recipes.tasks.classification import cosine_rate, schedule_callbacks
-from tests.conftest import TINY, invoke, make_reviews, write_csv
+from tests.conftest import invoke, make_reviews, write_csv
+from tests.makers import sentiment_run
 
 
 def test_cosine_rates_fall_from_the_base_rate_and_never_reach_zero():
@@ -54,21 +55,11 @@ def test_a_sentiment_run_records_the_cosine_rates(tmp_path: Path):
     data = write_csv(tmp_path / "r.csv", make_reviews(120))
     out = tmp_path / "run"
     result = invoke(
-        "run",
-        "sentiment",
-        "--data",
-        data,
-        *TINY,
-        "--set",
-        'train.lr_schedule="cosine"',
-        "--set",
-        "train.learning_rate=0.004",
-        "--set",
-        "train.patience=5",
-        "--epochs",
-        "3",
-        "-o",
-        out,
+        *sentiment_run(
+            data,
+            *("--set", 'train.lr_schedule="cosine"', "--set", "train.learning_rate=0.004"),
+            *("--set", "train.patience=5", "--epochs", "3", "-o", out),
+        )
     )
     assert result.exit_code == 0, result.output
     history = list(csv.DictReader((out / "history.csv").read_text().splitlines()))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rnn_recipes.config import load_config
-from tests.conftest import TINY, invoke, make_reviews, write_csv
+from tests.conftest import invoke, make_reviews, write_csv
+from tests.makers import sentiment_run
 
 
 def test_masked_max_ignores_masked_steps_and_empty_rows_give_zeros():
@@ -47,17 +48,7 @@ def test_sentiment_run_with_mean_max_pooling_exports_and_predicts(tmp_path: Path
     data = write_csv(tmp_path / "r.csv", make_reviews(120))
     out = tmp_path / "run"
     result = invoke(
-        "run",
-        "sentiment",
-        "--data",
-        data,
-        *TINY,
-        "--set",
-        'model.pooling="mean_max"',
-        "--epochs",
-        "2",
-        "-o",
-        out,
+        *sentiment_run(data, "--set", 'model.pooling="mean_max"', "--epochs", "2", "-o", out)
     )
     assert result.exit_code == 0, result.output
     assert json.loads((out / "metrics.json").read_text())["test"]["accuracy"] >= 0

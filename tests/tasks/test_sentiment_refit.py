@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, invoke, make_reviews, write_csv
+from tests.conftest import invoke, make_reviews, write_csv
+from tests.makers import sentiment_run
 
 EXACT = ["--set", "train.deterministic=true", "--set", "train.patience=1", "--epochs", "3"]
 
@@ -19,9 +20,7 @@ def runs(tmp_path_factory) -> dict[str, dict]:
     data = write_csv(root / "reviews.csv", make_reviews(400))
     out = {}
     for name, extra in (("plain", []), ("refit", ["--set", "train.refit=true"])):
-        result = invoke(
-            "run", "sentiment", "--data", data, *TINY, *EXACT, *extra, "-o", root / name
-        )
+        result = invoke(*sentiment_run(data, *EXACT, *extra, "-o", root / name))
         assert result.exit_code == 0, result.output
         out[name] = json.loads((root / name / "metrics.json").read_text())
         out[name]["_output"] = result.output
@@ -46,17 +45,9 @@ def test_refit_keeps_what_validation_chose_and_trains_on_more_text(runs: dict[st
 def test_refit_with_streaming_is_one_clear_error(tmp_path: Path):
     data = write_csv(tmp_path / "reviews.csv", make_reviews(60))
     result = invoke(
-        "run",
-        "sentiment",
-        "--data",
-        data,
-        *TINY,
-        "--set",
-        "train.refit=true",
-        "--set",
-        "data.stream=true",
-        "-o",
-        tmp_path / "out",
+        *sentiment_run(
+            data, "--set", "train.refit=true", "--set", "data.stream=true", "-o", tmp_path / "out"
+        )
     )
     assert result.exit_code != 0
     assert "train.refit" in result.stderr and "Traceback" not in result.stderr
