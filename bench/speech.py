@@ -277,7 +277,8 @@ def run_loso(
 
 
 def run_throughput(args, recipe: str, work: Path) -> tuple[dict[str, Any], list[str], list[float]]:
-    """Training examples/s of the default recipe with augmentation on and off, same run length."""
+    """Training examples/s of one model of the recipe with augmentation on and off, same run
+    length."""
     speeds, commands, rss = {}, [], []
     for name, settings in (("augment_on", ONE_MODEL), ("augment_off", {**NO_AUGMENT, **ONE_MODEL})):
         out = work / f"throughput-{name}"
@@ -329,7 +330,7 @@ def loso_notes(loso: dict[str, Any], throughput: dict[str, Any], seed: int) -> l
         f"{loso['seconds_total'] / 60:.1f} min for the 6 folds",
         f"training throughput with augmentation on / off: {throughput['augment_on']:.0f} / "
         f"{throughput['augment_off']:.0f} ex/s = {throughput['ratio']:.2f}x (target >= 0.7x; "
-        f"default model, {throughput['epochs']} epochs each)",
+        f"one model of the recipe, {throughput['epochs']} epochs each)",
     ]
 
 
