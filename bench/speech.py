@@ -206,16 +206,21 @@ def loso_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
     # beside it (member 1 is the run without the ensemble).
     members = {f["test"]: f.get("member_accuracies") for f in folds}
     if all(members.values()):
-        first = {speaker: values[0] for speaker, values in members.items()}
-        every = [v for values in members.values() for v in values]
-        summary["single_models"] = {
-            "members": len(next(iter(members.values()))),
-            "per_speaker": members,
-            "member_1_mean": sum(first.values()) / len(first),
-            "member_1_worst": min(first.values()),
-            "mean_of_members": sum(every) / len(every),
-        }
+        summary["single_models"] = {**member_figures(members), "per_speaker": members}
     return summary
+
+
+def member_figures(members: dict[str, list[float]]) -> dict[str, Any]:
+    """Each ensemble member alone, from the member accuracies of each fold or seed: how many
+    members, member 1's mean and worst, and the mean of every member."""
+    first = [values[0] for values in members.values()]
+    every = [v for values in members.values() for v in values]
+    return {
+        "members": len(next(iter(members.values()))),
+        "member_1_mean": sum(first) / len(first),
+        "member_1_worst": min(first),
+        "mean_of_members": sum(every) / len(every),
+    }
 
 
 def run_loso(
@@ -503,15 +508,13 @@ def run(args) -> dict[str, Any]:
 
 def official_members(members: dict[str, list[float]]) -> dict[str, Any]:
     """The official split's ensemble members, each alone: per seed, and their means."""
-    first = [values[0] for values in members.values()]
-    every = [v for values in members.values() for v in values]
+    figures = member_figures(members)
     return {
+        **figures,
         "per_seed": members,
-        "member_1_mean": sum(first) / len(first),
-        "mean_of_members": sum(every) / len(every),
         "note": (
-            f"official split: each seed's model averages {len(every) // len(first)} members "
-            f"(train.ensemble); member 1 alone {sum(first) / len(first):.4f} on average over the "
-            f"seeds, all members {sum(every) / len(every):.4f}"
+            f"official split: each seed's model averages {figures['members']} members "
+            f"(train.ensemble); member 1 alone {figures['member_1_mean']:.4f} on average over "
+            f"the seeds, all members {figures['mean_of_members']:.4f}"
         ),
     }
