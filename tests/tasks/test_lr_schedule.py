@@ -12,7 +12,7 @@ import pytest
 
 from rnn_recipes.config import load_config
 from rnn_recipes.tasks import get as get_task
-from rnn_recipes.tasks.classification import cosine_rate, schedule_callbacks
+from rnn_recipes.tasks.schedules import cosine_rate, schedule_callbacks
 from tests.conftest import invoke, make_reviews, write_csv
 from tests.makers import sentiment_run
 

@@ -6,7 +6,6 @@ output dict, and turning served outputs into records, metrics and printed lines.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from ..errors import RecipeError
 from ..report import classification_metrics, format_classification, plot_confusion_matrix
 from .base import Task
+from .schedules import schedule_callbacks
 
 
 def sort_labels(labels) -> list[str]:
@@ -198,25 +198,6 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
 def confusion_plot(metrics: dict[str, Any], folder) -> None:
     cm = metrics["test"]["confusion_matrix"]
     plot_confusion_matrix(cm["matrix"], cm["labels"], folder / "confusion_matrix.png")
-
-
-def cosine_rate(base: float, epoch: int, epochs: int) -> float:
-    """The ``"cosine"`` schedule's rate for (0-based) ``epoch`` of ``epochs``: ``base`` in the
-    first epoch, falling along a half cosine to ``base * (1 - cos(pi / epochs)) / 2`` in the
-    last one (never 0: the last epoch still learns)."""
-    return base * 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs - 1) / epochs))
-
-
-def schedule_callbacks(train) -> list:
-    """``train.lr_schedule`` as a Keras callback (none for ``"constant"``). Keras passes the
-    absolute epoch index, so a resumed run (and a refit, which trains the first epochs of the
-    same schedule) takes the rates of the epochs it trains."""
-    if train.lr_schedule == "constant":
-        return []
-    from .._lazy import keras
-
-    base, epochs = train.learning_rate, train.epochs
-    return [keras.callbacks.LearningRateScheduler(lambda e, lr: cosine_rate(base, e, epochs))]
 
 
 class ClassificationTask(Task):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..._lazy import keras
 from ...data import series as series_data
+from ..schedules import schedule_callbacks
 from .baselines import NormalEquations, best_ridge, mean_squared_error
 from .config import Config
 from .data import Prepared, Spec
@@ -207,19 +208,9 @@ def compile_model(model, config: Config) -> None:
     )
 
 
-def type3_rate(base: float, epoch: int) -> float:
-    """SegRNN's "type3" schedule: ``base`` for epochs 0-3, then x0.8 per epoch (0-based)."""
-    return base * 0.8 ** max(0, epoch - 3)
-
-
 def callbacks(config: Config) -> list:
-    """The learning-rate schedule. Keras passes the absolute epoch index, so a resumed run
-    continues the decay where its checkpoint left it."""
-    t = config.train
-    if t.lr_schedule == "constant":
-        return []
-    base = t.learning_rate
-    return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: type3_rate(base, epoch))]
+    """The learning-rate schedule (``train.lr_schedule``, SegRNN's "type3" by default)."""
+    return schedule_callbacks(config.train)
 
 
 def end_to_end_model(config: Config, data: Prepared, model):
