@@ -15,6 +15,7 @@ from rnn_recipes.tasks.sentiment.layers import NaiveBayesBag
 from rnn_recipes.tasks.speech.layers import (
     AudioFeatures,
     ConvFrontend,
+    Deltas,
     PaddingMask,
     SpecAugment,
     UtteranceNorm,
@@ -47,6 +48,7 @@ CASES = {
         FRAMES,
     ),
     "UtteranceNorm": (lambda: UtteranceNorm(), FRAMES),
+    "Deltas": (lambda: Deltas(order=2), FRAMES),
     "ConvFrontend": (lambda: ConvFrontend([3, 5]), FRAMES),
     "PaddingMask": (lambda: PaddingMask(), FRAMES),
     "SegRNN": (

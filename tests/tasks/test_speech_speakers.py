@@ -246,6 +246,60 @@ def test_utterance_norm_mean_var_uses_each_clips_own_frames():
     assert not UtteranceNorm.from_config(UtteranceNorm().get_config()).variance
 
 
+# --- time derivatives -------------------------------------------------------------------------
+
+
+def test_deltas_are_the_regression_slope_within_each_clip():
+    import keras
+    import tensorflow as tf
+
+    from rnn_recipes.tasks.speech.layers import Deltas, PaddingMask
+
+    batch = np.zeros((2, 7, 2), np.float32)
+    batch[0, :, 0] = 2.0 * np.arange(7) + 1.0  # a ramp: slope 2 wherever +-2 frames exist
+    batch[0, :, 1] = np.arange(7) ** 2  # a parabola: constant second derivative 2
+    batch[1, :3] = [[1.0, -1.0], [4.0, 0.0], [2.0, 5.0]]  # 3 frames, then padding
+    x = keras.Input((None, 2))
+    model = keras.Model(x, Deltas(order=2)(PaddingMask()(x)))
+    out = model(tf.constant(batch)).numpy()
+    assert out.shape == (2, 7, 6)
+    np.testing.assert_array_equal(out[:, :, :2], batch)  # the frames themselves come first
+    np.testing.assert_allclose(out[0, 2:5, 2], 2.0, atol=1e-5)  # interior of the ramp
+    np.testing.assert_allclose(out[0, 0, 2], (1 * 2 + 2 * 4) / 10, atol=1e-5)  # edge repeated
+    np.testing.assert_allclose(out[0, 2:5, 3], 2.0 * np.arange(2, 5), atol=1e-4)  # d(t^2) = 2t
+
+    def delta(c):  # the formula, with the clip's first and last frame repeated
+        padded = np.concatenate([c[:1], c[:1], c, c[-1:], c[-1:]])
+        return np.stack(
+            [
+                sum(n * (padded[t + 2 + n] - padded[t + 2 - n]) for n in (1, 2)) / 10
+                for t in range(len(c))
+            ]
+        )
+
+    short = batch[1, :3]
+    np.testing.assert_allclose(out[1, :3, 2:4], delta(short), atol=1e-5)  # padding unused
+    np.testing.assert_allclose(out[1, :3, 4:], delta(delta(short)), atol=1e-5)
+    assert (out[1, 3:] == 0).all()  # padded frames stay exactly zero (and masked)
+
+    again = Deltas.from_config(Deltas(order=1, width=3, name="d").get_config())
+    assert (again.order, again.width, again.name) == (1, 3, "d")
+
+
+def test_deltas_widen_the_rnn_input_and_bad_orders_are_refused():
+    from rnn_recipes.tasks.speech import model as speech_model
+
+    spec = speech.Spec(["a", "b"], "wav", 4, np.zeros(4), np.ones(4))
+    config = _config("features.deltas=2")
+    model = speech_model.build_model(config, spec)
+    assert model.get_layer("deltas").output.shape[-1] == 12
+    assert "deltas" not in [
+        layer.name for layer in speech_model.build_model(_config(), spec).layers
+    ]
+    with pytest.raises(ConfigError, match="features.deltas is 0"):
+        _config("features.deltas=3")
+
+
 def test_npy_clips_of_four_frames_train_with_statistics_from_training_speakers(tmp_path: Path):
     rng = np.random.default_rng(0)
     rows = []

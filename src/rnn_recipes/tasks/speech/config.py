@@ -91,6 +91,9 @@ class FeaturesConfig:
     # its loudest frame by more than this many dB (on FSDD's unseen speakers 45 gave +2.6
     # points of validation accuracy and +5.5 of test over no trimming); 0: off.
     trim_db: float = 45.0
+    # Time derivatives appended to each frame after normalization: 1 adds the deltas (the
+    # slope over +-2 frames), 2 also the deltas of the deltas; 0: the frames alone.
+    deltas: int = 0
     time_masks: int = 0  # SpecAugment time stripes per clip in training; 0: off (small clips)
     time_mask_width: int = 10  # frames, at most, per time stripe (100 ms at the default hop)
     freq_masks: int = 0  # SpecAugment feature stripes per clip in training; 0: off
@@ -256,6 +259,10 @@ def validate(config: Config) -> None:
     if f.trim_db and not 10 <= f.trim_db <= 120:
         raise ConfigError(
             f"features.trim_db is in dB, 0 (off) or between 10 and 120, got {f.trim_db:g}"
+        )
+    if f.deltas not in (0, 1, 2):
+        raise ConfigError(
+            f"features.deltas is 0 (off), 1 (deltas) or 2 (deltas and accelerations), got {f.deltas}"
         )
     for key in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
         if getattr(f, key) < 0:

@@ -1,5 +1,5 @@
-"""Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, SpecAugment, the
-convolutional front-end.
+"""Keras layers of the speech task: waveform -> log-mel (or MFCC) frames, their time
+derivatives, SpecAugment, the convolutional front-end.
 
 This module imports Keras and TensorFlow when it is imported (the layer classes must exist to be
 registered), so the task imports it only when it builds or loads a model.
@@ -276,6 +276,54 @@ class ConvFrontend(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class Deltas(keras.layers.Layer):
+    """Append each frame's time derivatives: ``[b, t, k]`` -> ``[b, t, k * (order + 1)]``.
+
+    The regression delta of speech front-ends (HTK's, over ``width`` frames each side):
+    ``d_t = sum_n n (c_{t+n} - c_{t-n}) / (2 sum_n n^2)``, the slope of a line fitted to the
+    frames around t, so a slow drift between frames becomes a feature of its own. ``order`` 2
+    also appends the delta of the deltas (acceleration). Each clip's frames beyond its first and
+    last unmasked frame are taken as copies of those frames (no padding enters a clip's
+    derivative); masked frames come out as exactly zero. Keeps the incoming mask.
+    """
+
+    def __init__(self, order: int = 1, width: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.order = int(order)
+        self.width = int(width)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        steps = tf.shape(x)[1]
+        if mask is None:
+            last = tf.fill([tf.shape(x)[0], 1], steps - 1)
+        else:
+            last = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1, keepdims=True) - 1
+        last = tf.maximum(last, 0)
+        position = tf.range(steps)[None, :] + tf.zeros_like(last)  # [b, t]
+        scale = 1.0 / (2.0 * sum(n * n for n in range(1, self.width + 1)))
+        out, current = [x], x
+        for _ in range(self.order):
+            delta = tf.zeros_like(current)
+            for n in range(1, self.width + 1):
+                ahead = tf.gather(current, tf.minimum(position + n, last), axis=1, batch_dims=1)
+                behind = tf.gather(current, tf.maximum(position - n, 0), axis=1, batch_dims=1)
+                delta += float(n) * (ahead - behind)
+            current = delta * scale
+            if mask is not None:
+                current = current * tf.cast(mask, current.dtype)[:, :, None]
+            out.append(current)
+        return tf.concat(out, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        features = input_shape[-1]
+        return (*input_shape[:-1], None if features is None else features * (self.order + 1))
+
+    def get_config(self):
+        return {**super().get_config(), "order": self.order, "width": self.width}
 
 
 # Floor on a clip's per-feature variance (log-mel units squared, typical values 1-10): a clip of

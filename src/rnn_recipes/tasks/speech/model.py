@@ -14,9 +14,9 @@ from .pipeline import Prepared, Spec, feature_layer
 
 
 def build_model(config: Config, spec: Spec):
-    """Frames -> PaddingMask -> (UtteranceNorm) -> Normalization -> (SpecAugment) -> (ConvFrontend)
-    -> N x (Bi)GRU/LSTM -> pooling -> softmax."""
-    from .layers import ConvFrontend, PaddingMask, SpecAugment, UtteranceNorm
+    """Frames -> PaddingMask -> (UtteranceNorm) -> Normalization -> (Deltas) -> (SpecAugment)
+    -> (ConvFrontend) -> N x (Bi)GRU/LSTM -> pooling -> softmax."""
+    from .layers import ConvFrontend, Deltas, PaddingMask, SpecAugment, UtteranceNorm
 
     f, m = config.features, config.model
     inputs = keras.Input(shape=(None, spec.feature_count), name="frames")
@@ -29,6 +29,8 @@ def build_model(config: Config, spec: Spec):
     x = keras.layers.Normalization(
         mean=spec.mean, variance=np.maximum(spec.variance, 1e-6), name="normalize"
     )(x)
+    if f.deltas:
+        x = Deltas(order=f.deltas, name="deltas")(x)
     if f.time_masks or f.freq_masks:
         x = SpecAugment(
             f.time_masks,
