@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="with --work: keep runs that already finished there with the same command and "
-        "output (every task; speed pairs, scaling and the quick start run again), so an "
-        "interrupted benchmark continues where it stopped",
+        help="with --work: keep runs that already finished there with the same command, code, "
+        "named files and output (every task; speed pairs, scaling and the quick start run "
+        "again), so an interrupted benchmark continues where it stopped",
     )
     parser.add_argument(
         "--speed-only",

@@ -72,8 +72,9 @@ def fixed_epochs_command(
 # ``machine_load``). A benchmark claims an idle machine only with these figures behind it.
 CHILD_LOAD: list[dict[str, float]] = []
 
-# ``python -m bench --reuse``: a child run whose log, command and output folder match a finished
-# run in --work is not run again (run_child keeps each finished run's record beside its log),
+# ``python -m bench --reuse``: a child run whose log, command, inputs (the rnn_recipes sources
+# and the files the command names) and output folder match a finished run in --work is not run
+# again (run_child keeps each finished run's record beside its log),
 # so a long benchmark interrupted at any point continues where it stopped. Runs measured against
 # another run of the same invocation (speed pairs, scaling, the quick start) always run again.
 REUSE = False
@@ -123,13 +124,48 @@ def _output_digest(cmd: list[str]) -> str | None:
     return hashlib.sha1(metrics.read_bytes()).hexdigest() if metrics.is_file() else None
 
 
+def _named_files(cmd: list[str]) -> list[Path]:
+    """The existing files a command names: as an argument, or as the value of ``--set k=PATH``
+    (relative paths from the repository, where children run)."""
+    found = []
+    for arg in map(str, cmd[1:]):
+        for text in {arg, arg.partition("=")[2]} - {""}:
+            path = Path(text) if Path(text).is_absolute() else REPO / text
+            try:
+                if path.is_file():
+                    found.append(path)
+            except OSError:  # not a path at all (too long, ...)
+                continue
+    return found
+
+
+def _inputs_digest(cmd: list[str]) -> str:
+    """A fingerprint of what a child run reads besides its command line: the rnn_recipes
+    sources it imports (Python files and bundled recipes) and the files the command names
+    (recipe files, manifests). A finished run whose inputs changed since is not reused."""
+    import importlib.util
+
+    digest = hashlib.sha1()
+    spec = importlib.util.find_spec("rnn_recipes")
+    package = Path(spec.origin).parent if spec and spec.origin else None
+    sources = (
+        sorted(p for p in package.rglob("*") if p.suffix in (".py", ".toml")) if package else []
+    )
+    for path in [*sources, *_named_files(cmd)]:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _reused(cmd: list[str], stamp: Path) -> dict[str, Any] | None:
-    """The record of a finished run of exactly ``cmd`` whose output is still the one it wrote."""
+    """The record of a finished run of exactly ``cmd``, on the same inputs, whose output is
+    still the one it wrote."""
     if not stamp.is_file():
         return None
     kept = json.loads(stamp.read_text())
     if kept.get("command") != shlex.join(map(str, cmd)):
         return None
+    if kept.get("inputs") != _inputs_digest(cmd):
+        return None  # the code or a file the command reads changed since
     if kept.get("output") != _output_digest(cmd):
         return None  # the output folder was rewritten (or removed) since
     return kept["measured"]
@@ -164,6 +200,7 @@ def run_child(
             return {**kept, "reused": True}
     if stamp is not None:
         stamp.unlink(missing_ok=True)  # an interrupted run leaves no record to reuse
+        inputs = _inputs_digest(cmd)  # as the run starts: an edit during it is a change
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -198,7 +235,11 @@ def run_child(
     if sample_rss > 0:
         measured["rss_samples"] = samples
     if stamp is not None:
-        record = {"command": shlex.join(map(str, cmd)), "output": _output_digest(cmd)}
+        record = {
+            "command": shlex.join(map(str, cmd)),
+            "inputs": inputs,
+            "output": _output_digest(cmd),
+        }
         stamp.write_text(json.dumps({**record, "measured": measured}))
     return measured
 

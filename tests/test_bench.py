@@ -75,19 +75,20 @@ def test_run_child_reports_time_and_memory_and_failures(tmp_path: Path):
 
 def test_reuse_keeps_a_finished_run_of_the_same_command_and_output(tmp_path: Path, monkeypatch):
     """python -m bench --reuse: a finished run is not run again while its command and its
-    output folder are unchanged; a changed command, a rewritten output, a run timed against
-    another (reuse=False) or no --reuse run it again."""
+    output folder are unchanged; a changed command, a changed file it names, a rewritten
+    output, a run timed against another (reuse=False) or no --reuse run it again."""
     monkeypatch.setattr(common, "CHILD_LOAD", [])
     out, count = tmp_path / "out", tmp_path / "count"
+    monkeypatch.setenv("RUN_COUNT", str(count))  # not named in the command: not an input
     script = (
-        "import pathlib, sys; c = pathlib.Path(sys.argv[3]); "
+        "import os, pathlib, sys; c = pathlib.Path(os.environ['RUN_COUNT']); "
         "c.write_text(c.read_text() + 'x' if c.exists() else 'x'); "
         "o = pathlib.Path(sys.argv[2]); o.mkdir(exist_ok=True); "
         "(o / 'metrics.json').write_text('{\"n\": %d}' % len(c.read_text()))"
     )
 
     def run(*extra, reuse=True):
-        cmd = [sys.executable, "-c", script, "-o", out, count, *extra]
+        cmd = [sys.executable, "-c", script, "-o", out, *extra]
         return common.run_child(cmd, tmp_path / "run.log", reuse=reuse)
 
     def runs() -> int:
@@ -110,6 +111,14 @@ def test_reuse_keeps_a_finished_run_of_the_same_command_and_output(tmp_path: Pat
     assert runs() == 4
     run("changed", reuse=False)
     assert runs() == 5
+    recipe = tmp_path / "recipe.toml"  # a file the command names: its contents count
+    recipe.write_text("a = 1")
+    run("changed", f"data.path={recipe}")
+    run("changed", f"data.path={recipe}")
+    assert runs() == 6
+    recipe.write_text("a = 2")
+    run("changed", f"data.path={recipe}")
+    assert runs() == 7
 
 
 def test_run_child_records_how_busy_the_machine_was(tmp_path: Path, monkeypatch):
