@@ -316,7 +316,8 @@ def test_run_folder_and_metrics(tiny_run):
     assert metrics["data"]["split_rows"]["test"] == [480, 600]
     assert metrics["train"]["seconds"] > 0 and metrics["train"]["examples_per_second"] > 0
     history = list(csv.DictReader((out / "history.csv").read_text().splitlines()))
-    assert len(history) == 2 and {"epoch", "loss", "mae", "val_mse"} <= set(history[0])
+    assert len(history) == 2 and {"epoch", "loss", "mse", "val_mse"} <= set(history[0])
+    assert "mae" not in history[0]  # the loss is the MAE: not computed a second time
     # The schedule's rate is recorded per epoch (type3: the base rate for the first four).
     assert [float(r["learning_rate"]) for r in history] == pytest.approx([1e-3, 1e-3])
 

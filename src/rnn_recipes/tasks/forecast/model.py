@@ -199,12 +199,13 @@ def after_training(config: Config, data: Prepared, model, log) -> dict | None:
 
 
 def compile_model(model, config: Config) -> None:
-    """Adam on ``train.loss``; MSE and MAE as metrics (early stopping watches ``val_mse``)."""
+    """Adam on ``train.loss``; MSE as a metric (early stopping watches ``val_mse``), and MAE
+    when the loss is not already the MAE (the default: ``loss`` is the MAE, computed once)."""
     t = config.train
     model.compile(
         optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=t.clipnorm or None),
         loss=t.loss,
-        metrics=["mse", "mae"],
+        metrics=["mse"] if t.loss == "mae" else ["mse", "mae"],
     )
 
 
