@@ -364,3 +364,29 @@ def test_trim_db_drops_leading_and_trailing_quiet_frames():
     again = AudioFeatures.from_config(trimmed.get_config())
     assert again.trim_db == 40.0
     assert isinstance(again, keras.layers.Layer)
+
+
+def test_preemphasis_filters_each_clip_and_leaves_the_padding_alone():
+    from rnn_recipes.tasks.speech.layers import AudioFeatures
+
+    rng = np.random.default_rng(1)
+    long = (0.3 * rng.standard_normal(2400) + 0.2).astype(np.float32)  # a DC offset of 0.2
+    short = (0.3 * rng.standard_normal(1300) - 0.1).astype(np.float32)
+    batch = np.zeros((2, len(long)), np.float32)
+    batch[0], batch[1, : len(short)] = long, short
+
+    def emphasized(x, a=0.97):  # y[0] = x[0], y[n] = x[n] - a x[n - 1]
+        return np.concatenate([x[:1], x[1:] - a * x[:-1]]).astype(np.float32)
+
+    args = dict(sample_rate=8000, frame_length=200, frame_step=80, fft_length=256, mel_bins=8)
+    layer, plain = AudioFeatures(preemphasis=0.97, **args), AudioFeatures(**args)
+    out = layer(batch).numpy()
+    reference = np.zeros_like(batch)
+    reference[0], reference[1, : len(short)] = emphasized(long), emphasized(short)
+    np.testing.assert_allclose(out, plain(reference).numpy(), atol=1e-3)
+    frames = 1 + (len(short) - 200) // 80  # the padded clip keeps its own frame count
+    assert (out[1, frames:] == 0).all() and (out[1, :frames] != 0).any()
+    assert not np.allclose(out, plain(batch).numpy(), atol=1e-2)  # it does change the frames
+    assert AudioFeatures.from_config(layer.get_config()).preemphasis == 0.97
+    with pytest.raises(ConfigError, match="features.preemphasis"):
+        _config("features.preemphasis=1.0")

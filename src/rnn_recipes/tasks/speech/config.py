@@ -81,6 +81,9 @@ class FeaturesConfig:
     mel_bins: int = 40  # mel bands; 40 is the common choice for small-vocabulary recognition
     fmin: float = 20.0  # Hz; below this is hum and DC, not speech
     fmax: float | None = None  # Hz; unset: half the sample rate (all of the signal)
+    # Pre-emphasis y[n] = x[n] - a x[n-1] before the STFT (0.97 is the classic a): removes a
+    # recorder's DC offset and lifts the high frequencies; 0: off.
+    preemphasis: float = 0.0
     mfcc: int = 13  # coefficients kept when kind = "mfcc" (the classic 13)
     # Per clip: "mean" subtracts its mean frame (removes a fixed microphone or vocal-tract
     # colouring and the loudness), "mean_var" also divides by its spread per feature (CMVN:
@@ -259,6 +262,11 @@ def validate(config: Config) -> None:
     if f.trim_db and not 10 <= f.trim_db <= 120:
         raise ConfigError(
             f"features.trim_db is in dB, 0 (off) or between 10 and 120, got {f.trim_db:g}"
+        )
+    if not 0 <= f.preemphasis < 1:
+        raise ConfigError(
+            f"features.preemphasis is the a of x[n] - a x[n-1], 0 (off) to below 1 (0.97 is "
+            f"usual), got {f.preemphasis:g}"
         )
     if f.deltas not in (0, 1, 2):
         raise ConfigError(

@@ -34,7 +34,8 @@ class AudioFeatures(keras.layers.Layer):
     Frames past a clip's end are set to exactly zero, which is what the model's ``Masking``
     layer reads as padding, so cached training features and the exported model agree.
 
-    Steps: STFT (Hann window) -> power spectrum -> mel filterbank -> log -> optional DCT (MFCC).
+    Steps: optional pre-emphasis -> STFT (Hann window) -> power spectrum -> mel filterbank -> log
+    -> optional DCT (MFCC).
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class AudioFeatures(keras.layers.Layer):
         fmax: float | None = None,
         mfcc: int = 0,
         trim_db: float = 0.0,
+        preemphasis: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,6 +62,7 @@ class AudioFeatures(keras.layers.Layer):
         self.fmax = float(fmax) if fmax else self.sample_rate / 2.0
         self.mfcc = int(mfcc)  # 0: log-mel; n > 0: the first n MFCCs
         self.trim_db = float(trim_db)  # 0: off; else endpointing, see call()
+        self.preemphasis = float(preemphasis)  # 0: off; else y[n] = x[n] - a x[n - 1]
         self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
             num_mel_bins=self.mel_bins,
             num_spectrogram_bins=self.fft_length // 2 + 1,
@@ -79,6 +82,14 @@ class AudioFeatures(keras.layers.Layer):
         samples = tf.shape(waveform)[1]
         lengths = samples - tf.argmax(tf.reverse(nonzero, axis=[1]), axis=1, output_type=tf.int32)
         lengths = tf.where(tf.reduce_any(nonzero > 0, axis=1), lengths, 0)
+        if self.preemphasis:
+            # A first-order high-pass: removes a DC offset (a fault of some recorders) and
+            # tilts the spectrum up, as in HTK's and Kaldi's front-ends. The padding after each
+            # clip stays zero (the lengths above are the clips' own).
+            emphasized = waveform[:, 1:] - self.preemphasis * waveform[:, :-1]
+            waveform = tf.concat([waveform[:, :1], emphasized], axis=1)
+            inside = tf.sequence_mask(lengths, samples, dtype=waveform.dtype)
+            waveform = waveform * inside
         # A batch shorter than one frame still gives one (zero-padded) frame.
         waveform = tf.pad(waveform, [[0, 0], [0, tf.maximum(self.frame_length - samples, 0)]])
         stft = tf.signal.stft(
@@ -137,6 +148,7 @@ class AudioFeatures(keras.layers.Layer):
             "fmax": self.fmax,
             "mfcc": self.mfcc,
             "trim_db": self.trim_db,
+            "preemphasis": self.preemphasis,
         }
 
 

@@ -73,6 +73,7 @@ def feature_layer(config: Config, log_mel: bool = False):
         fmax=f.fmax,
         mfcc=f.mfcc if f.kind == "mfcc" and not log_mel else 0,
         trim_db=f.trim_db,
+        preemphasis=f.preemphasis,
         name="features",
     )
 
