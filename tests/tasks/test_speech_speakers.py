@@ -192,13 +192,54 @@ def test_augmentation_off_gives_the_cached_frames_and_the_same_features(clips: P
         assert any(np.allclose(frames, f, atol=1e-4) for f in want[len(frames)])
 
 
+def test_stretch_frames_changes_each_clips_tempo_not_its_spectra():
+    from rnn_recipes.tasks.speech.augment import stretch_frames
+
+    batch = np.zeros((3, 9, 2), np.float32)
+    batch[0, :, 0] = np.arange(9) + 1.0  # a ramp over 9 frames
+    batch[0, :, 1] = 5.0  # a constant feature
+    batch[1, :5] = [[1.0, 2.0]] * 5  # 5 frames, then padding
+    batch[2, :1] = [[3.0, -1.0]]  # one frame
+    out = stretch_frames(batch, np.array([2.0, 0.5, 1.5], np.float32)).numpy()
+    assert out.shape == (3, 9, 2)  # the longest result: clip 1 slowed to 9 frames
+    np.testing.assert_allclose(out[0, :5, 0], [1, 3, 5, 7, 9])  # twice as fast: 9 -> 5 frames
+    np.testing.assert_allclose(out[0, :5, 1], 5.0)  # the spectrum (a constant) unchanged
+    assert (out[0, 5:] == 0).all()  # exactly zero past the new end
+    np.testing.assert_allclose(out[1, :9], [[1.0, 2.0]] * 9)  # half speed: 5 -> 9 frames
+    np.testing.assert_allclose(out[2, :1], [[3.0, -1.0]])  # one frame stays one frame
+    assert (out[2, 1:] == 0).all()
+    same = stretch_frames(batch, np.ones(3, np.float32)).numpy()
+    np.testing.assert_allclose(same, batch)  # factor 1 is the identity
+
+
+def test_tempo_changes_training_frames_only(clips: Path):
+    plain = _prepared(clips, *NO_AUGMENT)
+    tempo = _prepared(clips, *NO_AUGMENT, "augment.tempo=[0.6, 0.7]")
+    assert tempo.augmented and not plain.augmented
+    lengths = lambda ds: sorted(  # noqa: E731
+        int(np.flatnonzero(np.any(row != 0, axis=1))[-1]) + 1 for x, _ in _batches(ds) for row in x
+    )
+    # Slower by 0.6-0.7: every clip has about 1.4-1.7 times its frames in training...
+    ratio = np.mean(lengths(tempo.train)) / np.mean(lengths(plain.train))
+    assert 1.35 < ratio < 1.75
+    # ...and validation and test frames are the clips' own.
+    assert lengths(tempo.validation) == lengths(plain.validation)
+    assert lengths(tempo.test) == lengths(plain.test)
+    with pytest.raises(ConfigError, match="augment.tempo"):
+        _config("augment.tempo=[1.2]")
+
+
 def test_exported_model_does_not_depend_on_augment_settings(clips: Path):
     import keras
 
     from rnn_recipes.tasks.speech import model as speech_model
 
     outputs, configs = [], []
-    for sets in ((), ("augment.speed=[0.7, 1.3]", "augment.noise_snr=[0, 5]"), NO_AUGMENT):
+    for sets in (
+        (),
+        ("augment.speed=[0.7, 1.3]", "augment.noise_snr=[0, 5]", "augment.tempo=[0.8, 1.2]"),
+        NO_AUGMENT,
+    ):
         config = _config(f"data.path={clips}", f"data.label_regex={REGEX}", *sets)
         data = speech.make_datasets(config, log=QUIET)
         keras.utils.set_random_seed(1)

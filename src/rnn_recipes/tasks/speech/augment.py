@@ -1,4 +1,5 @@
-"""Waveform augmentation of training clips: speed perturbation and added noise, in ``tf.data``.
+"""Augmentation of training clips in ``tf.data``: speed perturbation and added noise on the
+waveform, a tempo change on its frames.
 
 Held-out speakers differ from the training speakers in pitch, vocal-tract length, speaking rate
 and recording noise. Resampling a clip by a random factor (Ko et al., *Audio augmentation for
@@ -39,11 +40,48 @@ def speed_perturb(wave, factor):
     return tf.gather(wave, left) * (1.0 - frac) + tf.gather(wave, right) * frac
 
 
+def tempo_factor(key, settings: AugmentConfig):
+    """The tempo factor of one training clip (``augment.tempo``), drawn from ``key``."""
+    low, high = settings.tempo
+    if (low, high) == (1.0, 1.0):
+        return tf.constant(1.0)
+    seed = tf.random.experimental.stateless_split(key, 5)[4]
+    return tf.random.stateless_uniform([], seed, low, high)
+
+
+def stretch_frames(frames, factors):
+    """Each clip's frames ``[batch, time, k]`` resampled in time by its factor (> 1: faster,
+    fewer frames), by linear interpolation between neighbouring frames; spectra unchanged.
+
+    A clip's frames are those up to its last non-zero frame (batches are zero-padded at the
+    end); the first and last frames are kept, the new length is ``round((n - 1) / factor) + 1``,
+    and frames past it are exactly zero, as the model's padding mask expects.
+    """
+    nonzero = tf.cast(tf.reduce_any(tf.not_equal(frames, 0.0), axis=-1), tf.int32)
+    later = tf.reverse(tf.cumsum(tf.reverse(nonzero, [1]), axis=1), [1])
+    lengths = tf.reduce_sum(tf.cast(later > 0, tf.int32), axis=1)  # [b]
+    span = tf.cast(tf.maximum(lengths - 1, 0), tf.float32)
+    new = tf.cast(tf.round(span / factors), tf.int32) + 1  # [b], at least 1
+    new = tf.where(lengths > 0, new, 0)
+    steps = tf.maximum(tf.reduce_max(new), 1)
+    step = tf.where(new > 1, span / tf.cast(tf.maximum(new - 1, 1), tf.float32), 0.0)
+    position = tf.range(steps, dtype=tf.float32)[None, :] * step[:, None]  # [b, steps]
+    last = tf.maximum(lengths - 1, 0)[:, None]
+    left = tf.minimum(tf.cast(tf.floor(position), tf.int32), last)
+    right = tf.minimum(left + 1, last)
+    frac = (position - tf.cast(left, tf.float32))[:, :, None]
+    out = tf.gather(frames, left, axis=1, batch_dims=1) * (1.0 - frac)
+    out += tf.gather(frames, right, axis=1, batch_dims=1) * frac
+    inside = tf.sequence_mask(new, steps, dtype=frames.dtype)
+    return out * inside[:, :, None]
+
+
 def augment_clip(wave, key, settings: AugmentConfig):
     """One training clip with a random speed and noise drawn from ``key`` (int64 ``[2]``).
 
     Noise is added after the speed change and covers every sample, so the feature layer (which
-    takes a clip's length as its last non-zero sample) sees the clip's true length.
+    takes a clip's length as its last non-zero sample) sees the clip's true length. (The tempo,
+    a change of the frames, is :func:`tempo_factor` and :func:`stretch_frames`.)
     """
     seeds = tf.random.experimental.stateless_split(key, 4)
     low, high = settings.speed

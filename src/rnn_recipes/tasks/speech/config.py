@@ -114,6 +114,10 @@ class AugmentConfig:
     # [low, high]; []: off.
     noise_snr: list[float] = field(default_factory=lambda: [10.0, 30.0])
     noise_prob: float = 1.0  # fraction of training clips that get the noise
+    # Tempo alone: each clip's frames stretched in time by a factor drawn from [low, high]
+    # (> 1: faster, fewer frames; linear interpolation between frames), its spectra unchanged,
+    # as a slower or faster speaker says the word. [1, 1]: off.
+    tempo: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
 
 @dataclass
@@ -184,12 +188,15 @@ SNR_RANGE = (-10.0, 60.0)  # dB: from noise louder than the speech to inaudible 
 def augmenting(config: Config) -> bool:
     """Whether training clips are augmented (waveform inputs only; see the pipeline)."""
     a = config.augment
-    return a.speed != [1.0, 1.0] or (bool(a.noise_snr) and a.noise_prob > 0)
+    return (
+        a.speed != [1.0, 1.0] or a.tempo != [1.0, 1.0] or (bool(a.noise_snr) and a.noise_prob > 0)
+    )
 
 
 def _validate_augment(a: AugmentConfig) -> None:
     for key, allowed, off, (low, high) in (
         ("speed", (2,), "[1, 1]", SPEED_RANGE),
+        ("tempo", (2,), "[1, 1]", SPEED_RANGE),
         ("noise_snr", (0, 2), "[]", SNR_RANGE),
     ):
         value = getattr(a, key)

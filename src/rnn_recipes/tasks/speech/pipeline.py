@@ -21,7 +21,7 @@ import numpy as np
 from ..._lazy import tf
 from ...data.batching import bucketed_training, histogram_bounds
 from .. import base, classification
-from .augment import augment_clip
+from .augment import augment_clip, stretch_frames, tempo_factor
 from .config import Config, augmenting, frame_samples, utterance_norm
 from .data import Loaded, assign_splits, distinct, list_files, load_tfds, read_distinct
 
@@ -234,8 +234,8 @@ def augment_note(config: Config, kind: str, log) -> bool:
     augment = augmenting(config)
     if augment and kind != "wav":
         log(
-            "  note: augment.speed/noise_snr change waveforms; precomputed frames are not "
-            "augmented (features.time_masks/freq_masks still apply)"
+            "  note: augment.speed/noise_snr/tempo apply to waveform clips; precomputed frames "
+            "are not augmented (features.time_masks/freq_masks still apply)"
         )
         return False
     return augment
@@ -245,6 +245,7 @@ def log_augment(config: Config, log) -> None:
     a = config.augment
     log(
         f"  augment (training clips, anew every epoch): speed {a.speed[0]:g}-{a.speed[1]:g}"
+        + (f", tempo {a.tempo[0]:g}-{a.tempo[1]:g}" if a.tempo != [1.0, 1.0] else "")
         + (
             f", noise {a.noise_snr[0]:g}-{a.noise_snr[1]:g} dB SNR on {a.noise_prob:.0%} of clips"
             if a.noise_snr and a.noise_prob > 0
@@ -412,21 +413,23 @@ def augmented_training(
         position, (wave, label, i) = numbered
         wave = read(wave)
         key = tf.stack([draw, i * n + position])
-        return augment_clip(wave, key, settings), label, original[i]
+        return augment_clip(wave, key, settings), label, original[i], tempo_factor(key, settings)
 
     features = tf.function(layer.__call__)
+    tempo = settings.tempo != [1.0, 1.0]
+
+    def frames_of(x, y, frames, factor):
+        out = features(x)
+        return (stretch_frames(out, factor) if tempo else out), y
+
     return (
         tf.data.Dataset.zip(order, second)
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .bucket_by_sequence_length(
-            lambda x, y, frames: frames,
+            lambda x, y, frames, factor: frames,
             bucket_boundaries=[b + 1 for b in bounds],
             bucket_batch_sizes=[t.batch_size] * (len(bounds) + 1),
         )
-        .map(
-            lambda x, y, frames: (features(x), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
+        .map(frames_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
