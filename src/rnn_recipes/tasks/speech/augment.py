@@ -57,9 +57,9 @@ def stretch_frames(frames, factors):
     end); the first and last frames are kept, the new length is ``round((n - 1) / factor) + 1``,
     and frames past it are exactly zero, as the model's padding mask expects.
     """
-    nonzero = tf.cast(tf.reduce_any(tf.not_equal(frames, 0.0), axis=-1), tf.int32)
-    later = tf.reverse(tf.cumsum(tf.reverse(nonzero, [1]), axis=1), [1])
-    lengths = tf.reduce_sum(tf.cast(later > 0, tf.int32), axis=1)  # [b]
+    from .layers import inside_clip  # the model's own notion of a clip's end (PaddingMask)
+
+    lengths = tf.reduce_sum(tf.cast(inside_clip(frames), tf.int32), axis=1)  # [b]
     span = tf.cast(tf.maximum(lengths - 1, 0), tf.float32)
     new = tf.cast(tf.round(span / factors), tf.int32) + 1  # [b], at least 1
     new = tf.where(lengths > 0, new, 0)

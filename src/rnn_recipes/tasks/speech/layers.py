@@ -152,6 +152,15 @@ class AudioFeatures(keras.layers.Layer):
         }
 
 
+def inside_clip(frames):
+    """``[batch, time]``: whether each frame of zero-padded ``[batch, time, k]`` frames is inside
+    its clip, i.e. it or a later frame is not all zero (the clip's end is its last such frame)."""
+    ops = keras.ops
+    nonzero = ops.cast(ops.any(ops.not_equal(frames, 0.0), axis=-1), "int32")
+    later = ops.flip(ops.cumsum(ops.flip(nonzero, axis=1), axis=1), axis=1)
+    return later > 0
+
+
 @keras.saving.register_keras_serializable(package="rnn_recipes")
 class PaddingMask(keras.layers.Layer):
     """Mask each clip's end padding: the frames after its last frame that is not all zero.
@@ -166,11 +175,7 @@ class PaddingMask(keras.layers.Layer):
         self.supports_masking = True
 
     def compute_mask(self, inputs, mask=None):
-        ops = keras.ops
-        nonzero = ops.cast(ops.any(ops.not_equal(inputs, 0.0), axis=-1), "int32")  # [b, time]
-        # A frame is inside its clip when it or a later frame is non-zero.
-        later = ops.flip(ops.cumsum(ops.flip(nonzero, axis=1), axis=1), axis=1)
-        return later > 0
+        return inside_clip(inputs)
 
     def call(self, inputs):
         # A new tensor (the frames after the end are zero already) to carry the mask.
