@@ -34,7 +34,8 @@ def test_refit_keeps_what_validation_chose_and_trains_on_more_text(runs: dict[st
     assert record["test_before_refit"] == plain["test"]
     assert refit["naive_bayes"] == plain["naive_bayes"]  # chosen once, on validation
     weight = plain["naive_bayes"]["weight"]
-    assert f"Naive Bayes weight {weight:g}" in refit["_output"].split("Refit")[1]
+    after = refit["_output"].split("Refit")[1]
+    assert f"Naive Bayes weight {weight:g} (kept from the model before the refit)" in after
     validation = sum(plain["counts"]["validation"].values())
     assert record["train_examples"] == sum(plain["counts"]["train"].values()) + validation
     assert record["counts"]["test"] == plain["counts"]["test"]

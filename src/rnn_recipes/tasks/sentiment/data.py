@@ -54,6 +54,7 @@ class Prepared(base.Prepared):
     splits: dict[str, Split]
     batching: str = "bucketed"  # how training batches were made: "exact" or "bucketed"
     batching_note: str = ""  # why, for the log and metrics.json
+    refit: bool = False  # the refit's data (train.refit): validation texts train too
 
     def training_chunks(self, max_length: int, size: int = 4096):
         """(token ids, class indices) of the training split, a chunk at a time (naive Bayes
@@ -313,4 +314,5 @@ def make_datasets(config: Config, log=print, refit: bool = False) -> Prepared:
         splits=splits,
         batching=batching,
         batching_note=note,
+        refit=refit,
     )

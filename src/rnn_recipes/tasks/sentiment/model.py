@@ -246,7 +246,9 @@ def after_training(config: Config, data: Prepared, model, log=print) -> dict[str
     layer = model.get_layer("naive_bayes")
     if config.model.nb_weight is not None:
         layer.weight.assign(config.model.nb_weight)
-        log(f"Naive Bayes weight {config.model.nb_weight:g} (model.nb_weight)")
+        # A refit keeps the first model's weight, whether validation chose it or the user did.
+        source = "kept from the model before the refit" if data.refit else "model.nb_weight"
+        log(f"Naive Bayes weight {config.model.nb_weight:g} ({source})")
         return {"naive_bayes": {"weight": config.model.nb_weight, "chosen_by": "model.nb_weight"}}
     layer.weight.assign(0.0)
     probabilities, nb, labels = _scores(model, data.validation)
