@@ -42,11 +42,10 @@ def speed_perturb(wave, factor):
 
 def tempo_factor(key, settings: AugmentConfig):
     """The tempo factor of one training clip (``augment.tempo``), drawn from ``key``."""
-    low, high = settings.tempo
-    if (low, high) == (1.0, 1.0):
+    if not settings.changes_tempo:
         return tf.constant(1.0)
     seed = tf.random.experimental.stateless_split(key, 5)[4]
-    return tf.random.stateless_uniform([], seed, low, high)
+    return tf.random.stateless_uniform([], seed, *settings.tempo)
 
 
 def stretch_frames(frames, factors):

@@ -119,6 +119,11 @@ class AugmentConfig:
     # as a slower or faster speaker says the word. [1, 1]: off.
     tempo: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
+    @property
+    def changes_tempo(self) -> bool:
+        """Whether ``tempo`` is on (anything but [1, 1])."""
+        return list(self.tempo) != [1.0, 1.0]
+
 
 @dataclass
 class ModelConfig:
@@ -188,9 +193,7 @@ SNR_RANGE = (-10.0, 60.0)  # dB: from noise louder than the speech to inaudible 
 def augmenting(config: Config) -> bool:
     """Whether training clips are augmented (waveform inputs only; see the pipeline)."""
     a = config.augment
-    return (
-        a.speed != [1.0, 1.0] or a.tempo != [1.0, 1.0] or (bool(a.noise_snr) and a.noise_prob > 0)
-    )
+    return a.speed != [1.0, 1.0] or a.changes_tempo or (bool(a.noise_snr) and a.noise_prob > 0)
 
 
 def _validate_augment(a: AugmentConfig) -> None:

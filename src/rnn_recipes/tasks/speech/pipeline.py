@@ -245,7 +245,7 @@ def log_augment(config: Config, log) -> None:
     a = config.augment
     log(
         f"  augment (training clips, anew every epoch): speed {a.speed[0]:g}-{a.speed[1]:g}"
-        + (f", tempo {a.tempo[0]:g}-{a.tempo[1]:g}" if a.tempo != [1.0, 1.0] else "")
+        + (f", tempo {a.tempo[0]:g}-{a.tempo[1]:g}" if a.changes_tempo else "")
         + (
             f", noise {a.noise_snr[0]:g}-{a.noise_snr[1]:g} dB SNR on {a.noise_prob:.0%} of clips"
             if a.noise_snr and a.noise_prob > 0
@@ -416,11 +416,10 @@ def augmented_training(
         return augment_clip(wave, key, settings), label, original[i], tempo_factor(key, settings)
 
     features = tf.function(layer.__call__)
-    tempo = settings.tempo != [1.0, 1.0]
 
     def frames_of(x, y, frames, factor):
         out = features(x)
-        return (stretch_frames(out, factor) if tempo else out), y
+        return (stretch_frames(out, factor) if settings.changes_tempo else out), y
 
     return (
         tf.data.Dataset.zip(order, second)
