@@ -361,7 +361,8 @@ def _ensemble(
     Member k (k >= 2) reads the data again (the same split, the same pipelines), starts from
     weights drawn with seed ``train.seed + k - 1`` and skips ``(k - 1) * train.epochs`` epochs of
     the pipeline's shuffle (and augmentation) draws, so no two members train on the same draws;
-    its early stopping and what ``after_training`` settles are its own. Each member trains in
+    its early stopping and what ``after_training`` settles are its own. A task may set members
+    apart (:meth:`Task.member_config`: speech's ``features.member_kinds``). Each member trains in
     ``members/k/`` (its own checkpoint, so ``--resume`` continues the member it stopped in).
 
     Returns the averaged model (:meth:`Task.ensemble_model`), its test metrics, and the
@@ -369,10 +370,18 @@ def _ensemble(
     """
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
     models, rows = [first_model], [_member_row(1, t.seed, first, first_test)]
+    differ = bool(task.member_config(cfg, 1)[1])
+    if differ:
+        rows[0]["settings"] = task.member_config(cfg, 1)[1]
     for k in range(2, t.ensemble + 1):
         seed = t.seed + k - 1
+        member_cfg, settings = task.member_config(cfg, k)
+        member = Resolved(name=resolved.name, task=task, config=member_cfg)
         log("")
-        log(f"Ensemble member {k} of {t.ensemble}: starting weights from seed {seed}")
+        log(
+            f"Ensemble member {k} of {t.ensemble}: starting weights from seed {seed}"
+            + (f", {settings}" if settings else "")
+        )
         keras.utils.set_random_seed(t.seed)  # the data step as the first member's
         with data_cache.folder(work / data_cache.CACHE / MEMBERS / str(k)):
             member_data = task.make_datasets(cfg, lambda *_: None)
@@ -381,7 +390,7 @@ def _ensemble(
         folder.mkdir(parents=True, exist_ok=True)
         again = resume and (folder / CHECKPOINTS).is_dir()
         trained = training.train(
-            resolved,
+            member,
             folder,
             member_data,
             None,
@@ -390,11 +399,13 @@ def _ensemble(
             distributed.Role(),
             skip_epochs=(k - 1) * t.epochs,
         )
-        task.after_training(cfg, member_data, trained.model, log)
-        test = task.evaluate(cfg, member_data, trained.model)
+        task.after_training(member_cfg, member_data, trained.model, log)
+        test = task.evaluate(member_cfg, member_data, trained.model)
         log(f"Test of member {k}: {task.summary(test)}")
         models.append(trained.model)
         rows.append(_member_row(k, seed, trained, test))
+        if settings:
+            rows[-1]["settings"] = settings
     model = task.ensemble_model(cfg, data, models)
     log("")
     log(f"Evaluating the average of the {len(models)} members")
@@ -404,7 +415,8 @@ def _ensemble(
         "validation": validation,
         "note": (
             f"the exported model averages the class probabilities of {len(models)} models "
-            "trained alike from different starting weights and draws; test and validation are "
+            + ("trained alike but for their settings (in members) " if differ else "trained alike ")
+            + "from different starting weights and draws; test and validation are "
             "the average's, each member's are in members"
         ),
     }

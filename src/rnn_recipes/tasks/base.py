@@ -126,6 +126,12 @@ class Task(abc.ABC):
         exported like a single trained model."""
         raise ConfigError(f"train.ensemble: the {self.name} task cannot average models")
 
+    def member_config(self, config: Any, k: int) -> tuple[Any, str]:
+        """The config ensemble member ``k`` (1-based; member 1 trains with ``config`` itself)
+        builds, trains and is evaluated with, and a few words on what sets it apart ("" when
+        nothing). Every member reads the data of ``config``. Default: ``config`` unchanged."""
+        return config, ""
+
     @abc.abstractmethod
     def build_model(self, config: Any, spec: Any):
         """The trainable Keras model, from the config and the explicit sizes in ``spec``."""

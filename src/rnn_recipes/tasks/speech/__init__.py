@@ -82,6 +82,10 @@ class SpeechTask(ClassificationTask):
 
         return average_models(models, "speech_ensemble")
 
+    def member_config(self, config: Config, k: int) -> tuple[Config, str]:
+        # features.member_kinds: each member reads its own kind from frames holding both.
+        return _config.member_config(config, k)
+
     def build_model(self, config: Config, spec: Spec) -> keras.Model:
         from . import model
 

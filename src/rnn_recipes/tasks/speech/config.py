@@ -5,6 +5,7 @@ No TensorFlow here: ``rnn-recipes list``, ``show`` and ``--help`` read this modu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -85,6 +86,12 @@ class FeaturesConfig:
     # recorder's DC offset and lifts the high frequencies; 0: off.
     preemphasis: float = 0.0
     mfcc: int = 13  # coefficients kept when kind = "mfcc" (the classic 13)
+    # With train.ensemble: the features each member reads, in turn (member k the k-th kind,
+    # repeated when there are more members), member 1's being features.kind; e.g. ["mfcc",
+    # "mfcc", "log_mel"]. [] (the default): every member reads features.kind. Members on
+    # different features err on different clips; the feature layer then computes both kinds
+    # once, side by side, and each member reads its own.
+    member_kinds: list[str] = field(default_factory=list)
     # Per clip: "mean" subtracts its mean frame (removes a fixed microphone or vocal-tract
     # colouring and the loudness), "mean_var" also divides by its spread per feature (CMVN:
     # +18 points on unseen FSDD speakers), "none" keeps both. true/false from older recipes
@@ -177,6 +184,56 @@ def frame_samples(config: Config) -> tuple[int, int, int]:
     return length, step, 2 ** math.ceil(math.log2(length))
 
 
+KINDS = ("log_mel", "mfcc")  # in the order the frames hold them when they hold both
+
+
+def member_kind(config: Config, k: int) -> str:
+    """The feature kind ensemble member ``k`` (1-based) reads: ``features.member_kinds`` in
+    turn (repeated when the ensemble has more members), or ``features.kind``."""
+    kinds = config.features.member_kinds or [config.features.kind]
+    return kinds[(k - 1) % len(kinds)]
+
+
+def frame_kinds(config: Config) -> list[str]:
+    """The feature kinds every frame holds, in frame order: ``features.kind``, or both kinds
+    when the ensemble's members read different ones (``features.member_kinds``)."""
+    ensemble = getattr(config.train, "ensemble", 1)
+    wanted = {config.features.kind, *(member_kind(config, k) for k in range(1, ensemble + 1))}
+    return [kind for kind in KINDS if kind in wanted]
+
+
+def kind_columns(config: Config, kind: str) -> tuple[int, int]:
+    """Where ``kind``'s features sit in a frame holding both kinds: ``[start, stop)``."""
+    f = config.features
+    return (0, f.mel_bins) if kind == "log_mel" else (f.mel_bins, f.mel_bins + f.mfcc)
+
+
+def member_config(config: Config, k: int) -> tuple[Config, str]:
+    """Ensemble member ``k``'s (1-based) config, and what sets it apart ("" when all members
+    read the same features)."""
+    if len(frame_kinds(config)) < 2:
+        return config, ""
+    kind = member_kind(config, k)
+    features = dataclasses.replace(config.features, kind=kind)
+    return dataclasses.replace(config, features=features), f"{kind.replace('_', '-')} features"
+
+
+def _validate_member_kinds(config: Config) -> None:
+    f = config.features
+    if not f.member_kinds:
+        return
+    wrong = [kind for kind in f.member_kinds if kind not in KINDS]
+    if wrong:
+        raise ConfigError(
+            f"features.member_kinds takes 'log_mel' or 'mfcc' per member, got {wrong[0]!r}"
+        )
+    if f.member_kinds[0] != f.kind:
+        raise ConfigError(
+            f"features.member_kinds[0] is member 1's kind, which features.kind sets: "
+            f"{f.member_kinds[0]!r} against {f.kind!r}; make them the same"
+        )
+
+
 def utterance_norm(config: Config) -> str:
     """``features.utterance_norm`` as "none", "mean" or "mean_var" (older recipes say true/false)."""
     value = config.features.utterance_norm
@@ -267,7 +324,8 @@ def validate(config: Config) -> None:
         )
     if f.mel_bins < 2:
         raise ConfigError(f"features.mel_bins must be at least 2, got {f.mel_bins}")
-    if f.kind == "mfcc" and not 1 <= f.mfcc <= f.mel_bins:
+    _validate_member_kinds(config)
+    if "mfcc" in frame_kinds(config) and not 1 <= f.mfcc <= f.mel_bins:
         raise ConfigError(f"features.mfcc must be in [1, mel_bins={f.mel_bins}], got {f.mfcc}")
     if f.trim_db and not 10 <= f.trim_db <= 120:
         raise ConfigError(

@@ -35,7 +35,9 @@ class AudioFeatures(keras.layers.Layer):
     layer reads as padding, so cached training features and the exported model agree.
 
     Steps: optional pre-emphasis -> STFT (Hann window) -> power spectrum -> mel filterbank -> log
-    -> optional DCT (MFCC).
+    -> optional DCT (MFCC). With ``keep_log_mel`` (and ``mfcc``) a frame holds both, the log-mel
+    values first, then the MFCCs: an ensemble whose members read different features
+    (``features.member_kinds``) computes them once.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class AudioFeatures(keras.layers.Layer):
         mfcc: int = 0,
         trim_db: float = 0.0,
         preemphasis: float = 0.0,
+        keep_log_mel: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -63,6 +66,7 @@ class AudioFeatures(keras.layers.Layer):
         self.mfcc = int(mfcc)  # 0: log-mel; n > 0: the first n MFCCs
         self.trim_db = float(trim_db)  # 0: off; else endpointing, see call()
         self.preemphasis = float(preemphasis)  # 0: off; else y[n] = x[n] - a x[n - 1]
+        self.keep_log_mel = bool(keep_log_mel) and self.mfcc > 0  # log-mel, then the MFCCs
         self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
             num_mel_bins=self.mel_bins,
             num_spectrogram_bins=self.fft_length // 2 + 1,
@@ -73,6 +77,8 @@ class AudioFeatures(keras.layers.Layer):
 
     @property
     def features(self) -> int:
+        if self.keep_log_mel:
+            return self.mel_bins + self.mfcc
         return self.mfcc or self.mel_bins
 
     def call(self, waveform):
@@ -104,7 +110,8 @@ class AudioFeatures(keras.layers.Layer):
         mel = tf.tensordot(power, self.mel_matrix, 1)
         feats = tf.math.log(mel + LOG_FLOOR)
         if self.mfcc:
-            feats = tf.signal.mfccs_from_log_mel_spectrograms(feats)[..., : self.mfcc]
+            mfccs = tf.signal.mfccs_from_log_mel_spectrograms(feats)[..., : self.mfcc]
+            feats = tf.concat([feats, mfccs], axis=-1) if self.keep_log_mel else mfccs
         frames = frame_count(lengths, self.frame_length, self.frame_step)
         if self.trim_db > 0:
             feats, frames = self._trim(feats, power, frames)
@@ -149,6 +156,7 @@ class AudioFeatures(keras.layers.Layer):
             "mfcc": self.mfcc,
             "trim_db": self.trim_db,
             "preemphasis": self.preemphasis,
+            "keep_log_mel": self.keep_log_mel,
         }
 
 
@@ -183,6 +191,25 @@ class PaddingMask(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="rnn_recipes")
+class FeatureColumns(keras.layers.Layer):
+    """Features ``[start, stop)`` of every frame: the ones one ensemble member reads when the
+    frames hold two kinds side by side (``AudioFeatures(keep_log_mel=True)``)."""
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, frames):
+        return frames[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
 
 
 @keras.saving.register_keras_serializable(package="rnn_recipes")

@@ -9,25 +9,38 @@ import numpy as np
 from ..._lazy import keras
 from ...report import classification_metrics
 from .. import classification
-from .config import Config, utterance_norm
+from .config import Config, frame_kinds, kind_columns, utterance_norm
 from .pipeline import Prepared, Spec, feature_layer
 
 
 def build_model(config: Config, spec: Spec):
-    """Frames -> PaddingMask -> (UtteranceNorm) -> Normalization -> (Deltas) -> (SpecAugment)
-    -> (ConvFrontend) -> N x (Bi)GRU/LSTM -> pooling -> softmax."""
-    from .layers import ConvFrontend, Deltas, PaddingMask, SpecAugment, UtteranceNorm
+    """Frames -> (FeatureColumns) -> PaddingMask -> (UtteranceNorm) -> Normalization ->
+    (Deltas) -> (SpecAugment) -> (ConvFrontend) -> N x (Bi)GRU/LSTM -> pooling -> softmax."""
+    from .layers import (
+        ConvFrontend,
+        Deltas,
+        FeatureColumns,
+        PaddingMask,
+        SpecAugment,
+        UtteranceNorm,
+    )
 
     f, m = config.features, config.model
-    inputs = keras.Input(shape=(None, spec.feature_count), name="frames")
+    inputs = x = keras.Input(shape=(None, spec.feature_count), name="frames")
+    mean, variance = spec.mean, spec.variance
+    if spec.kind == "wav" and len(frame_kinds(config)) > 1:
+        # Frames hold log-mel and MFCC side by side (features.member_kinds): this model's kind.
+        start, stop = kind_columns(config, f.kind)
+        x = FeatureColumns(start, stop, name="feature_columns")(x)
+        mean, variance = mean[start:stop], variance[start:stop]
     # Padded frames are exactly zero (the feature layer zeroes frames past a clip's end); only
     # those after a clip's last non-zero frame are masked, never a zero frame inside a clip.
-    x = PaddingMask(name="padding_mask")(inputs)
+    x = PaddingMask(name="padding_mask")(x)
     norm = utterance_norm(config)
     if norm != "none":
         x = UtteranceNorm(variance=norm == "mean_var", name="utterance_norm")(x)
     x = keras.layers.Normalization(
-        mean=spec.mean, variance=np.maximum(spec.variance, 1e-6), name="normalize"
+        mean=mean, variance=np.maximum(variance, 1e-6), name="normalize"
     )(x)
     if f.deltas:
         x = Deltas(order=f.deltas, name="deltas")(x)

@@ -20,9 +20,10 @@ import numpy as np
 
 from ..._lazy import tf
 from ...data.batching import bucketed_training, histogram_bounds
+from ...errors import ConfigError
 from .. import base, classification
 from .augment import augment_clip, stretch_frames, tempo_factor
-from .config import Config, augmenting, frame_samples, utterance_norm
+from .config import Config, augmenting, frame_kinds, frame_samples, utterance_norm
 from .data import Loaded, assign_splits, distinct, list_files, load_tfds, read_distinct
 
 
@@ -58,10 +59,12 @@ class Prepared(base.Prepared):
 
 
 def feature_layer(config: Config, log_mel: bool = False):
-    """The waveform -> frames layer of this config (``log_mel`` forces log-mel, for plots)."""
+    """The waveform -> frames layer of this config (``log_mel`` forces log-mel, for plots):
+    its kind, or both kinds side by side when ensemble members read different ones."""
     from .layers import AudioFeatures
 
     f, d = config.features, config.data
+    kinds = ["log_mel"] if log_mel else frame_kinds(config)
     length, step, fft = frame_samples(config)
     return AudioFeatures(
         sample_rate=d.sample_rate,
@@ -71,11 +74,17 @@ def feature_layer(config: Config, log_mel: bool = False):
         mel_bins=f.mel_bins,
         fmin=f.fmin,
         fmax=f.fmax,
-        mfcc=f.mfcc if f.kind == "mfcc" and not log_mel else 0,
+        mfcc=f.mfcc if "mfcc" in kinds else 0,
         trim_db=f.trim_db,
         preemphasis=f.preemphasis,
+        keep_log_mel=len(kinds) > 1,
         name="features",
     )
+
+
+def features_name(config: Config) -> str:
+    """What the frames hold, for the log: "mfcc", or "log-mel + mfcc" for a mixed ensemble."""
+    return " + ".join(kind.replace("_", "-") for kind in frame_kinds(config))
 
 
 def compute_features(layer, waves: list[np.ndarray], batch: int = 128) -> list[np.ndarray]:
@@ -131,6 +140,11 @@ def make_datasets(config: Config, log=print, refit: bool = False) -> Prepared:
         loaded = load_tfds(config, log)
     else:
         loaded = list_files(config)
+        if loaded.kind == "npy" and len(frame_kinds(config)) > 1:
+            raise ConfigError(
+                "features.member_kinds asks for log-mel and MFCC members, but .npy frame "
+                "features come precomputed, of one kind: set features.member_kinds = []"
+            )
         streaming, why = stream_decision(config, loaded)
         if why:
             log(why)
@@ -265,7 +279,7 @@ def _in_memory(config: Config, loaded: Loaded, log, refit: bool = False) -> Prep
         unique, which = distinct(loaded.arrays)
         unique_features = compute_features(layer, unique)
         features = [unique_features[j] for j in which]
-        what = f"{config.features.kind.replace('_', '-')} ({layer.features} per frame)"
+        what = f"{features_name(config)} ({layer.features} per frame)"
     else:
         features = loaded.arrays
         what = f"precomputed frame features ({features[0].shape[1]} per frame)"

@@ -36,6 +36,7 @@ from .pipeline import (
     augment_note,
     augmented_training,
     feature_layer,
+    features_name,
     frame_bounds,
     log_augment,
     make_splits,
@@ -168,7 +169,7 @@ def make_datasets(config: Config, loaded: Loaded, log=print, refit: bool = False
 
         length, step, _ = frame_samples(config)
         frame_lengths = np.maximum(1, 1 + (lengths - length) // step)
-        what = f"{config.features.kind.replace('_', '-')} ({feature_count} per frame)"
+        what = f"{features_name(config)} ({feature_count} per frame)"
     else:
         read_frames = npy_reader(feature_count)
         frame_lengths = lengths
