@@ -370,9 +370,9 @@ def _ensemble(
     """
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
     models, rows = [first_model], [_member_row(1, t.seed, first, first_test)]
-    differ = bool(task.member_config(cfg, 1)[1])
-    if differ:
-        rows[0]["settings"] = task.member_config(cfg, 1)[1]
+    first_settings = task.member_config(cfg, 1)[1]  # "" when the members differ in nothing
+    if first_settings:
+        rows[0]["settings"] = first_settings
     for k in range(2, t.ensemble + 1):
         seed = t.seed + k - 1
         member_cfg, settings = task.member_config(cfg, k)
@@ -415,7 +415,11 @@ def _ensemble(
         "validation": validation,
         "note": (
             f"the exported model averages the class probabilities of {len(models)} models "
-            + ("trained alike but for their settings (in members) " if differ else "trained alike ")
+            + (
+                "trained alike but for their settings (in members) "
+                if first_settings
+                else "trained alike "
+            )
             + "from different starting weights and draws; test and validation are "
             "the average's, each member's are in members"
         ),
