@@ -369,10 +369,8 @@ def _ensemble(
     ``ensemble`` section of metrics.json (with ``validation``: the averaged model's).
     """
     cfg, task, t = resolved.config, resolved.task, resolved.config.train
-    models, rows = [first_model], [_member_row(1, t.seed, first, first_test)]
     first_settings = task.member_config(cfg, 1)[1]  # "" when the members differ in nothing
-    if first_settings:
-        rows[0]["settings"] = first_settings
+    models, rows = [first_model], [_member_row(1, t.seed, first, first_test, first_settings)]
     for k in range(2, t.ensemble + 1):
         seed = t.seed + k - 1
         member_cfg, settings = task.member_config(cfg, k)
@@ -403,9 +401,7 @@ def _ensemble(
         test = task.evaluate(member_cfg, member_data, trained.model)
         log(f"Test of member {k}: {task.summary(test)}")
         models.append(trained.model)
-        rows.append(_member_row(k, seed, trained, test))
-        if settings:
-            rows[-1]["settings"] = settings
+        rows.append(_member_row(k, seed, trained, test, settings))
     model = task.ensemble_model(cfg, data, models)
     log("")
     log(f"Evaluating the average of the {len(models)} members")
@@ -427,9 +423,10 @@ def _ensemble(
     return model, task.evaluate(cfg, data, model), record
 
 
-def _member_row(k: int, seed: int, trained, test: dict) -> dict:
-    """One ensemble member in metrics.json."""
+def _member_row(k: int, seed: int, trained, test: dict, settings: str) -> dict:
+    """One ensemble member in metrics.json (``settings``: what sets it apart, if anything)."""
     return {
+        **({"settings": settings} if settings else {}),
         "member": k,
         "seed": seed,
         "best_epoch": trained.best_epoch,

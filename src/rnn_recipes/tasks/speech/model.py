@@ -28,7 +28,7 @@ def build_model(config: Config, spec: Spec):
     f, m = config.features, config.model
     inputs = x = keras.Input(shape=(None, spec.feature_count), name="frames")
     mean, variance = spec.mean, spec.variance
-    if spec.kind == "wav" and len(frame_kinds(config)) > 1:
+    if len(frame_kinds(config)) > 1:  # waveforms only (.npy frames are of one kind)
         # Frames hold log-mel and MFCC side by side (features.member_kinds): this model's kind.
         start, stop = kind_columns(config, f.kind)
         x = FeatureColumns(start, stop, name="feature_columns")(x)
