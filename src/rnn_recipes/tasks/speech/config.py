@@ -187,6 +187,11 @@ def frame_samples(config: Config) -> tuple[int, int, int]:
 KINDS = ("log_mel", "mfcc")  # in the order the frames hold them when they hold both
 
 
+def kind_name(kind: str) -> str:
+    """A feature kind as the log and metrics.json write it: "log-mel", "mfcc"."""
+    return kind.replace("_", "-")
+
+
 def member_kind(config: Config, k: int) -> str:
     """The feature kind ensemble member ``k`` (1-based) reads: ``features.member_kinds`` in
     turn (repeated when the ensemble has more members), or ``features.kind``."""
@@ -215,7 +220,7 @@ def member_config(config: Config, k: int) -> tuple[Config, str]:
         return config, ""
     kind = member_kind(config, k)
     features = dataclasses.replace(config.features, kind=kind)
-    return dataclasses.replace(config, features=features), f"{kind.replace('_', '-')} features"
+    return dataclasses.replace(config, features=features), f"{kind_name(kind)} features"
 
 
 def _validate_member_kinds(config: Config) -> None:

@@ -23,7 +23,7 @@ from ...data.batching import bucketed_training, histogram_bounds
 from ...errors import ConfigError
 from .. import base, classification
 from .augment import augment_clip, stretch_frames, tempo_factor
-from .config import Config, augmenting, frame_kinds, frame_samples, utterance_norm
+from .config import Config, augmenting, frame_kinds, frame_samples, kind_name, utterance_norm
 from .data import Loaded, assign_splits, distinct, list_files, load_tfds, read_distinct
 
 
@@ -84,7 +84,7 @@ def feature_layer(config: Config, log_mel: bool = False):
 
 def features_name(config: Config) -> str:
     """What the frames hold, for the log: "mfcc", or "log-mel + mfcc" for a mixed ensemble."""
-    return " + ".join(kind.replace("_", "-") for kind in frame_kinds(config))
+    return " + ".join(kind_name(kind) for kind in frame_kinds(config))
 
 
 def compute_features(layer, waves: list[np.ndarray], batch: int = 128) -> list[np.ndarray]:
