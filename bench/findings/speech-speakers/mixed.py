@@ -37,10 +37,23 @@ def clips(speaker: str) -> list[str]:
     return [n for n in names if bs.parse_name(n)[1] == speaker]
 
 
-def member_probs(run: str, speaker: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """Each member's class probabilities on ``speaker``'s clips, and the labels (digits)."""
+def resample(wave: np.ndarray, factor: float) -> np.ndarray:
+    """``wave`` resampled by ``factor`` (> 1: faster), the recipe's speed perturbation in numpy
+    (``rnn_recipes.tasks.speech.augment.speed_perturb``: linear interpolation, no filter)."""
+    last = len(wave) - 1
+    pos = np.arange(int(np.floor(last / factor)) + 1, dtype=np.float32) * np.float32(factor)
+    left = np.minimum(np.floor(pos).astype(int), last)
+    right = np.minimum(left + 1, last)
+    frac = pos - left
+    return (wave[left] * (1 - frac) + wave[right] * frac).astype(np.float32)
+
+
+def member_probs(run: str, speaker: str, factor: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each member's class probabilities on ``speaker``'s clips, and the labels (digits).
+    ``factor``: every clip resampled by it first (``tta.py``)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    key = CACHE / (run.replace("/", "_") + f"__{speaker}.npz")
+    tag = "" if factor == 1.0 else f"__x{factor}"
+    key = CACHE / (run.replace("/", "_") + f"__{speaker}{tag}.npz")
     if key.exists():
         z = np.load(key)
         members = sorted((f for f in z.files if f.startswith("m")), key=lambda f: int(f[1:]))
@@ -59,6 +72,8 @@ def member_probs(run: str, speaker: str) -> tuple[list[np.ndarray], np.ndarray]:
         members = [layer for layer in full.layers if isinstance(layer, keras.Model)]
     names = clips(speaker)
     waves = [read_wav(DATA / n, 8000) for n in names]
+    if factor != 1.0:
+        waves = [resample(w, factor) for w in waves]
     labels = np.array([bs.parse_name(n)[0] for n in names])
     out = [np.zeros((len(names), 10)) for _ in members]
     order = np.argsort([len(w) for w in waves])
