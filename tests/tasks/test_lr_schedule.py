@@ -18,7 +18,7 @@ from tests.makers import sentiment_run
 
 def test_cosine_rates_fall_from_the_base_rate_and_never_reach_zero():
     rates = [cosine_rate(0.01, e, 4) for e in range(4)]
-    # Points of a half cosine a quarter apart: cos(pi/4) = 0.7071, cos(pi/2) = 0, cos(3pi/4) = -0.7071.
+    # A half cosine at quarters: cos(pi/4) = 0.7071, cos(pi/2) = 0, cos(3pi/4) = -0.7071.
     assert rates == pytest.approx([0.01, 0.0085355, 0.005, 0.0014645], rel=1e-4)
     assert rates[0] == 0.01 and all(a > b > 0 for a, b in zip(rates, rates[1:]))
     assert cosine_rate(0.01, 9, 4) == rates[-1]  # past the cap (a refit's count): the last rate

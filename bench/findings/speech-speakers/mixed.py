@@ -48,7 +48,9 @@ def resample(wave: np.ndarray, factor: float) -> np.ndarray:
     return (wave[left] * (1 - frac) + wave[right] * frac).astype(np.float32)
 
 
-def member_probs(run: str, speaker: str, factor: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
+def member_probs(
+    run: str, speaker: str, factor: float = 1.0
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Each member's class probabilities on ``speaker``'s clips, and the labels (digits).
     ``factor``: every clip resampled by it first (``tta.py``)."""
     CACHE.mkdir(parents=True, exist_ok=True)
