@@ -37,17 +37,6 @@ def clips(speaker: str) -> list[str]:
     return [n for n in names if bs.parse_name(n)[1] == speaker]
 
 
-def resample(wave: np.ndarray, factor: float) -> np.ndarray:
-    """``wave`` resampled by ``factor`` (> 1: faster), the recipe's speed perturbation in numpy
-    (``rnn_recipes.tasks.speech.augment.speed_perturb``: linear interpolation, no filter)."""
-    last = len(wave) - 1
-    pos = np.arange(int(np.floor(last / factor)) + 1, dtype=np.float32) * np.float32(factor)
-    left = np.minimum(np.floor(pos).astype(int), last)
-    right = np.minimum(left + 1, last)
-    frac = pos - left
-    return (wave[left] * (1 - frac) + wave[right] * frac).astype(np.float32)
-
-
 def member_probs(
     run: str, speaker: str, factor: float = 1.0
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -64,6 +53,7 @@ def member_probs(
 
     from rnn_recipes.data.audio import read_wav
     from rnn_recipes.export import load_keras
+    from rnn_recipes.tasks.speech.augment import speed_perturb
 
     full = load_keras(Path(run))
     features = full.get_layer("features")
@@ -74,8 +64,8 @@ def member_probs(
         members = [layer for layer in full.layers if isinstance(layer, keras.Model)]
     names = clips(speaker)
     waves = [read_wav(DATA / n, 8000) for n in names]
-    if factor != 1.0:
-        waves = [resample(w, factor) for w in waves]
+    if factor != 1.0:  # the training's speed perturbation, at a fixed factor
+        waves = [speed_perturb(w, np.float32(factor)).numpy() for w in waves]
     labels = np.array([bs.parse_name(n)[0] for n in names])
     out = [np.zeros((len(names), 10)) for _ in members]
     order = np.argsort([len(w) for w in waves])

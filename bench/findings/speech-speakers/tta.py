@@ -7,7 +7,7 @@
 RUNS is a folder pattern with ``{t}`` for a leave-one-speaker-out fold's test speaker (e.g.
 ``work/speech/loso-{t}`` from ``python -m bench speech``); OFFICIAL_RUN a run of
 ``recipes/fsdd.toml`` on the official split. ``loso`` / ``official``: each clip is also resampled
-by the factors of a set (the training's speed perturbation, :func:`mixed.resample`) and the
+by the factors of a set (the training's speed perturbation, ``speed_perturb``) and the
 members' class probabilities are averaged over members and factors; printed per set, validation
 speaker (the choice) and test speaker (the record). ``weights``: the last member (the log-mel
 model of ``recipes/fsdd.toml``) weighted w against the mean of the others, for several w. Nothing
