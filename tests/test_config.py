@@ -171,6 +171,8 @@ def test_non_utf8_bytes_in_a_setting_are_refused():
         ("train.clipnorm=-1.0", "train.clipnorm must be a finite number"),
         ("train.seed=-1", r"train.seed must be in \[0, 4294967295\], got -1"),
         (f"train.seed={10**20}", r"train.seed must be in \[0, 4294967295\]"),
+        ("train.watch_from_epoch=0", "train.watch_from_epoch must be at least 1, got 0"),
+        ("train.watch_from_epoch=31", r"train.watch_from_epoch \(31\) is after the last epoch"),
     ],
 )
 def test_validate_train_refuses_values_that_break_training(setting, message):

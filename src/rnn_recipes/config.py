@@ -50,6 +50,10 @@ class TrainConfig:
     clipnorm: float = 1.0  # gradient clipping keeps recurrent nets away from exploding steps
     patience: int = 3  # epochs without validation improvement before early stopping
     monitor: Literal["loss", "accuracy"] = "loss"  # validation figure early stopping watches
+    # The first epoch (1-based) early stopping watches: earlier epochs can be neither the best
+    # (whose weights are kept) nor count towards patience. On a noisy validation set (one
+    # unheard speaker) an undertrained first epoch can score a lucky best and end the run.
+    watch_from_epoch: int = 1
     # "cosine": the learning rate falls from learning_rate to near 0 along a half cosine over
     # train.epochs (per epoch), so the last epochs before the cap settle instead of jumping
     # around; "constant": learning_rate throughout. (Forecast has its own schedules.)
@@ -139,7 +143,13 @@ def require_delimiter(section: str, values: Any, key: str = "delimiter") -> None
 
 def validate_train(t: TrainConfig) -> None:
     """Checks on the shared [train] section, called by every task's ``validate``."""
-    require_at_least("train", t, ("epochs", "batch_size"))
+    require_at_least("train", t, ("epochs", "batch_size", "watch_from_epoch"))
+    if t.watch_from_epoch > t.epochs:
+        raise ConfigError(
+            f"train.watch_from_epoch ({t.watch_from_epoch}) is after the last epoch "
+            f"(train.epochs = {t.epochs}): early stopping would watch none; lower it or raise "
+            "train.epochs"
+        )
     if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
         # NaN passes "<= 0" and trained a model of NaNs that was exported as a success.
         raise ConfigError(

@@ -93,9 +93,17 @@ def make_timer() -> TrainTimer:
     return TrainTimer()
 
 
-def make_early_stopping(monitor: str, patience: int) -> ResumableEarlyStopping:
+def make_early_stopping(
+    monitor: str, patience: int, watch_from_epoch: int = 1
+) -> ResumableEarlyStopping:
+    """Early stopping on ``monitor`` that keeps the best epoch's weights and ignores the epochs
+    before ``watch_from_epoch`` (1-based; ``train.watch_from_epoch``)."""
     return ResumableEarlyStopping(
-        monitor=monitor, patience=patience, restore_best_weights=True, verbose=0
+        monitor=monitor,
+        patience=patience,
+        restore_best_weights=True,
+        start_from_epoch=watch_from_epoch - 1,  # Keras counts epochs from 0
+        verbose=0,
     )
 
 

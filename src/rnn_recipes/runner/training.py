@@ -104,7 +104,9 @@ def train(
         )
     timer = cb.make_timer()
     early = (
-        cb.NeverStop() if refit_epochs else cb.make_early_stopping(f"val_{t.monitor}", t.patience)
+        cb.NeverStop()
+        if refit_epochs
+        else cb.make_early_stopping(f"val_{t.monitor}", t.patience, t.watch_from_epoch)
     )
     with distributed.scope(strategy):
         state = ResumeState(work / FOLDER, model, early)
