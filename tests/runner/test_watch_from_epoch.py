@@ -47,6 +47,8 @@ def test_a_run_keeps_no_epoch_before_it(tmp_path: Path):
             *sentiment_run(data, *sets, "--set", f"train.watch_from_epoch={watch}", "-o", out)
         )
         assert result.exit_code == 0, result.output
+        told = "(early stopping patience 5, from epoch 2)" in result.output
+        assert told == (watch == 2)  # the log says when early stopping starts watching late
         train = json.loads((out / "metrics.json").read_text())["train"]
         assert train["epochs_run"] == 2
         best[watch] = train["best_epoch"]

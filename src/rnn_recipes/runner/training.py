@@ -132,7 +132,8 @@ def train(
         if refit_epochs:
             log(f"Training for {epochs} epochs")
         else:
-            log(f"Training for up to {epochs} epochs (early stopping patience {t.patience})")
+            watch = f", from epoch {t.watch_from_epoch}" if t.watch_from_epoch > 1 else ""
+            log(f"Training for up to {epochs} epochs (early stopping patience {t.patience}{watch})")
         callbacks = [
             timer,
             # Before the records: a learning-rate schedule adds `learning_rate` to the epoch's
