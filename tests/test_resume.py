@@ -184,3 +184,34 @@ def test_other_tasks_resume_to_the_same_result(task: str, tmp_path: Path):
     # Every epoch's losses, to the last digit: the resumed epochs saw the same data order,
     # dropout masks and optimizer state as the uninterrupted run's.
     assert (out / "history.csv").read_text() == (full / "history.csv").read_text()
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_early_stopping_watches_resumes_to_the_same_result(
+    data: Path, tmp_path: Path
+):
+    """train.watch_from_epoch=3: killed after epoch 2 (its checkpoint holds epoch 1 or 2), while
+    early stopping still ignores the epochs and has no best value; the resumed run keeps the same
+    best epoch and metrics."""
+    args = ["run", "sentiment", "--data", data, *ARGS, "--set", "train.watch_from_epoch=3"]
+    full = tmp_path / "full"
+    subprocess.run(_cli(*args, "-o", full), check=True, capture_output=True)
+    expected = json.loads((full / "metrics.json").read_text())
+    assert expected["train"]["best_epoch"] >= 3
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        _cli(*args, "-o", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for_epochs(out, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = subprocess.run(
+        _cli("run", "sentiment", "--resume", "-o", out), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["resumed_after_epoch"] in (1, 2)
+    assert metrics["train"]["best_epoch"] == expected["train"]["best_epoch"]
+    assert metrics["test"] == expected["test"]
+    assert (out / "history.csv").read_text() == (full / "history.csv").read_text()
