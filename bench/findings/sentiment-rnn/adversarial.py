@@ -7,13 +7,10 @@ text's own embedded sequence, since the recipe's embeddings are not normalized a
 and trains on clean loss + ADV_ALPHA * perturbed loss. Validation and test are never perturbed.
 It patches the embedding layer's ``call`` and the model's ``train_step`` and uses Keras 3's
 private ``_compute_loss`` / ``_loss_tracker``: a prototype, tied to the Keras version it ran with
-(3.15). To screen it through ``screen.py``, put a ``rnn-recipes`` wrapper first on PATH and start
-the screen with the interpreter itself (a pyenv shim would put its own ``rnn-recipes`` first):
+(3.15). To screen it, name it to ``screen.py`` (bench/findings/runs.py runs it in place of the
+CLI, and its run folders are told apart from the recipe's):
 
-    mkdir -p /tmp/adv && printf '#!/bin/bash\nexec python %s "$@"\n' "$PWD/adversarial.py" \
-        > /tmp/adv/rnn-recipes && chmod +x /tmp/adv/rnn-recipes
-    ADV_EPS=0.1 PATH=/tmp/adv:$PATH "$(python -c 'import sys; print(sys.executable)')" \
-        screen.py adv-eps0.1
+    ADV_EPS=0.1 FINDINGS_CLI=adversarial.py python screen.py adv-eps0.1
 """
 
 import os
