@@ -1,5 +1,5 @@
 """What the findings' screens share (speech-speakers/screen.py, refit.py, refit_validation.py,
-sentiment-rnn/screen.py): one run through the CLI, skipped when its folder already holds the
+official_val.py, sentiment-rnn/screen.py): one run through the CLI, skipped when its folder already holds the
 result of the same command, and its row appended to the screen's JSON-lines file.
 
 A screen's command starts with ``rnn-recipes``; it runs as this interpreter's
