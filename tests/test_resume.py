@@ -158,15 +158,13 @@ OTHER_TASKS = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("task", sorted(OTHER_TASKS))
-def test_other_tasks_resume_to_the_same_result(task: str, tmp_path: Path):
-    args = ["run", task, *OTHER_TASKS[task](tmp_path), *TINY_FOR[task], *EXACT]
-    full = tmp_path / "full"
-    subprocess.run(_cli(*args, "-o", full), check=True, capture_output=True)
-    expected = json.loads((full / "metrics.json").read_text())
+def _full_and_killed(task: str, args: list, root: Path) -> tuple[dict, dict, Path, Path]:
+    """Run ``args`` in full, and again killed after epoch 2 and resumed.
 
-    out = tmp_path / "killed"
+    Returns the metrics of the full run and of the resumed one, and both run folders."""
+    full = root / "full"
+    subprocess.run(_cli(*args, "-o", full), check=True, capture_output=True)
+    out = root / "killed"
     proc = subprocess.Popen(
         _cli(*args, "-o", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -177,7 +175,15 @@ def test_other_tasks_resume_to_the_same_result(task: str, tmp_path: Path):
         _cli("run", task, "--resume", "-o", out), capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    metrics = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((full / "metrics.json").read_text())
+    return expected, json.loads((out / "metrics.json").read_text()), full, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(OTHER_TASKS))
+def test_other_tasks_resume_to_the_same_result(task: str, tmp_path: Path):
+    args = ["run", task, *OTHER_TASKS[task](tmp_path), *TINY_FOR[task], *EXACT]
+    expected, metrics, full, out = _full_and_killed(task, args, tmp_path)
     assert metrics["train"]["resumed_after_epoch"] in (1, 2)
     assert metrics["train"]["epochs_run"] == expected["train"]["epochs_run"] == 4
     assert metrics["test"] == expected["test"]
@@ -194,23 +200,8 @@ def test_a_run_killed_before_early_stopping_watches_resumes_to_the_same_result(
     early stopping still ignores the epochs and has no best value; the resumed run keeps the same
     best epoch and metrics."""
     args = ["run", "sentiment", "--data", data, *ARGS, "--set", "train.watch_from_epoch=3"]
-    full = tmp_path / "full"
-    subprocess.run(_cli(*args, "-o", full), check=True, capture_output=True)
-    expected = json.loads((full / "metrics.json").read_text())
+    expected, metrics, full, out = _full_and_killed("sentiment", args, tmp_path)
     assert expected["train"]["best_epoch"] >= 3
-
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        _cli(*args, "-o", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    _wait_for_epochs(out, 2, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    resumed = subprocess.run(
-        _cli("run", "sentiment", "--resume", "-o", out), capture_output=True, text=True
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["resumed_after_epoch"] in (1, 2)
     assert metrics["train"]["best_epoch"] == expected["train"]["best_epoch"]
     assert metrics["test"] == expected["test"]
